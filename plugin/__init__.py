@@ -1,0 +1,1 @@
+"""QGIS-side glue: plugin class, dependency check, layer styling and temporal set-up."""

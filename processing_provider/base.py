@@ -1,0 +1,58 @@
+"""What every In-between algorithm shares: icon, group, dependency check, error translation."""
+from qgis.core import QgsProcessingAlgorithm, QgsProcessingException
+from qgis.PyQt.QtGui import QIcon
+
+from ..plugin.dependencies import missing_message
+from .provider import ICON
+
+DEVICES = ["auto", "cpu", "cuda"]
+
+
+class InBetweenAlgorithm(QgsProcessingAlgorithm):
+    """Subclasses declare NAME, DISPLAY, HELP, PACKAGES and implement initAlgorithm and run()."""
+
+    NAME = ""
+    DISPLAY = ""
+    HELP = ""
+    PACKAGES = ("numpy", "torch", "safetensors", "cv2")
+
+    def name(self):
+        return self.NAME
+
+    def displayName(self):  # noqa: N802
+        return self.DISPLAY
+
+    def group(self):
+        return "Latent space dynamics"
+
+    def groupId(self):  # noqa: N802
+        return "dynamics"
+
+    def shortHelpString(self):  # noqa: N802
+        return self.HELP
+
+    def icon(self):
+        return QIcon(ICON)
+
+    def createInstance(self):  # noqa: N802
+        return type(self)()
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        message = missing_message(self.PACKAGES)
+        if message:
+            raise QgsProcessingException(message)
+        try:
+            return self.run(parameters, context, feedback)
+        except QgsProcessingException:
+            raise
+        except Exception as error:  # user-facing: the message, not a traceback
+            from .raster_io import InputError
+
+            if isinstance(error, (InputError, ValueError)):
+                raise QgsProcessingException(str(error)) from error
+            if type(error).__name__ in ("ModelFileError", "TrainingCanceled"):
+                raise QgsProcessingException(str(error)) from error
+            raise
+
+    def run(self, parameters, context, feedback):
+        raise QgsProcessingException(f"{self.DISPLAY}: not implemented yet")

@@ -1,0 +1,30 @@
+"""The training loss history as a PNG (matplotlib, no display)."""
+import os
+
+
+def plot_loss(history, path, title=""):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    iterations = [h["iteration"] for h in history]
+    keys = [k for k in (history[0] if history else {}) if k != "iteration" and isinstance(history[0][k], (int, float))]
+    for key in keys:
+        values = [h.get(key) for h in history]
+        if any(v and v > 0 for v in values):
+            ax.plot(iterations, values, label=key, lw=1.2 if key == "total" else 0.8)
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("loss")
+    ax.set_title(f"Training loss {title}".strip())
+    ax.grid(alpha=0.3)
+    if keys:
+        ax.legend(fontsize=8)
+    partial = path + ".part.png"
+    fig.tight_layout()
+    fig.savefig(partial)
+    plt.close(fig)
+    os.replace(partial, path)
+    return path

@@ -1,0 +1,66 @@
+"""Parameter declarations shared by several algorithms (declared once, used everywhere)."""
+from qgis.core import (QgsProcessingParameterDateTime, QgsProcessingParameterEnum,
+                       QgsProcessingParameterFile, QgsProcessingParameterRasterLayer)
+
+from .base import DEVICES
+
+MODEL_FILTER = "In-between model (*.inbetween)"
+MODEL_EXTENSION = "inbetween"
+
+
+def pair_parameters():
+    return [QgsProcessingParameterRasterLayer("FIRST", "First image (t0)"),
+            QgsProcessingParameterRasterLayer("SECOND", "Second image (t1)")]
+
+
+def time_parameters(help_suffix):
+    return [QgsProcessingParameterDateTime("START_TIME", f"Time of the first image {help_suffix}", optional=True),
+            QgsProcessingParameterDateTime("END_TIME", f"Time of the second image {help_suffix}", optional=True)]
+
+
+def model_parameter():
+    return QgsProcessingParameterFile("MODEL", "Model file (from Train in-between model)",
+                                      extension=MODEL_EXTENSION)
+
+
+def device_parameter():
+    return QgsProcessingParameterEnum("DEVICE", "Device", options=DEVICES, defaultValue="auto",
+                                      usesStaticStrings=True)
+
+
+def layer_path(alg, parameters, name, context):
+    """The file path of a raster layer parameter."""
+    layer = alg.parameterAsRasterLayer(parameters, name, context)
+    if layer is None:
+        from qgis.core import QgsProcessingException
+
+        raise QgsProcessingException(f"{name}: no raster layer given or it cannot be read")
+    return layer.source()
+
+
+def optional_datetime(alg, parameters, name, context):
+    """A Python datetime from an optional datetime parameter, or None when left empty."""
+    if parameters.get(name) in (None, ""):
+        return None
+    from datetime import timezone
+
+    value = alg.parameterAsDateTime(parameters, name, context)
+    if not value.isValid():
+        return None
+    return value.toUTC().toPyDateTime().replace(tzinfo=timezone.utc)
+
+
+def enum_string(alg, parameters, name, context):
+    return alg.parameterAsEnumString(parameters, name, context)
+
+
+def progress_callback(feedback, start=0.0, span=100.0):
+    """A (done, total) -> None callback that maps onto a slice of the progress bar."""
+    def progress(done, total, *_):
+        feedback.setProgress(start + span * done / max(total, 1))
+    return progress
+
+
+def add_parameters(alg, params):
+    for p in params:
+        alg.addParameter(p)

@@ -1,0 +1,32 @@
+"""Provider `inbetween`: lists the algorithms; each lives in its own module."""
+from pathlib import Path
+
+from qgis.core import QgsProcessingProvider
+from qgis.PyQt.QtGui import QIcon
+
+ICON = str(Path(__file__).resolve().parents[1] / "icons" / "icon.svg")
+
+
+class InBetweenProvider(QgsProcessingProvider):
+    def id(self):
+        return "inbetween"
+
+    def name(self):
+        return "In-between dynamics"
+
+    def longName(self):  # noqa: N802
+        return "In-between: latent space dynamics between two images"
+
+    def icon(self):
+        return QIcon(ICON)
+
+    def svgIconPath(self):  # noqa: N802
+        return ICON
+
+    def loadAlgorithms(self):  # noqa: N802
+        from .alg_train import TrainAlgorithm
+        from .alg_generate import GenerateFramesAlgorithm
+        from .alg_exportfield import ExportFieldAlgorithm
+
+        for alg in (TrainAlgorithm(), GenerateFramesAlgorithm(), ExportFieldAlgorithm()):
+            self.addAlgorithm(alg)
