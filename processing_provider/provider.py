@@ -27,6 +27,9 @@ class InBetweenProvider(QgsProcessingProvider):
         from .alg_train import TrainAlgorithm
         from .alg_generate import GenerateFramesAlgorithm
         from .alg_exportfield import ExportFieldAlgorithm
+        from .alg_interpolate import InterpolateAlgorithm
+        from .alg_evaluate import EvaluateAlgorithm
 
-        for alg in (TrainAlgorithm(), GenerateFramesAlgorithm(), ExportFieldAlgorithm()):
+        for alg in (TrainAlgorithm(), GenerateFramesAlgorithm(), ExportFieldAlgorithm(), InterpolateAlgorithm(),
+                    EvaluateAlgorithm()):
             self.addAlgorithm(alg)
