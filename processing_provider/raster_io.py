@@ -1,0 +1,494 @@
+"""Reading the image pair and writing frames, through GDAL only (no QGIS, no torch).
+
+``read_pair`` turns two rasters into float32 arrays on FIRST's grid with a validity mask;
+``write_frames`` writes one GeoTIFF per frame with FIRST's grid, CRS, nodata and data type,
+complete or not at all.
+"""
+import os
+import re
+import shutil
+import tempfile
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+from osgeo import gdal, osr
+
+gdal.UseExceptions()
+
+
+class InputError(Exception):
+    """A problem with the user's input, with a message meant for the user."""
+
+
+@dataclass
+class Grid:
+    crs_wkt: str = ""
+    geotransform: tuple = None
+    width: int = 0
+    height: int = 0
+    nodata: list = field(default_factory=list)
+    gdal_dtype: int = gdal.GDT_Float32
+    band_names: list = field(default_factory=list)
+    georeferenced: bool = False
+    color_interps: list = field(default_factory=list)
+    band_indices: list = field(default_factory=list)  # 1-based bands of the source that were used
+
+    @property
+    def band_count(self):
+        return len(self.band_names)
+
+    @property
+    def effective_geotransform(self):
+        """The geotransform, or the one QGIS uses for rasters without one (y up, 1 unit per pixel)."""
+        return tuple(self.geotransform) if self.geotransform else (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)
+
+    @property
+    def has_crs(self):
+        return bool(self.crs_wkt)
+
+    def srs(self):
+        if not self.crs_wkt:
+            return None
+        s = osr.SpatialReference()
+        s.ImportFromWkt(self.crs_wkt)
+        s.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+        return s
+
+    def is_geographic(self):
+        s = self.srs()
+        return bool(s is not None and s.IsGeographic())
+
+
+@dataclass
+class Pair:
+    x0: np.ndarray
+    x1: np.ndarray
+    valid: np.ndarray
+    grid: Grid
+    warnings: list = field(default_factory=list)
+
+
+_DEFAULT_GT = (0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+
+
+def open_raster(path, label="raster"):
+    """gdal.Dataset opened read-only, or InputError saying why not."""
+    if path is None or str(path) == "":
+        raise InputError(f"No {label} given.")
+    try:
+        ds = gdal.OpenEx(str(path), gdal.OF_RASTER | gdal.OF_READONLY)
+    except RuntimeError as e:
+        raise InputError(f"Cannot read {label} '{path}': {e}") from None
+    if ds is None or ds.RasterCount == 0:
+        raise InputError(f"Cannot read {label} '{path}': not a raster GDAL can open.")
+    return ds
+
+
+def _metadata_nodata(ds):
+    """A nodata value declared only in metadata (e.g. FMI's GDAL_METADATA item "Nodata"), or None."""
+    md = ds.GetMetadata() or {}
+    items = dict(md)
+    blob = md.get("GDAL_METADATA")
+    if blob:
+        try:
+            for item in ET.fromstring(blob).iter("Item"):
+                items[item.get("name", "")] = item.text or ""
+        except ET.ParseError:
+            pass
+    for k, v in items.items():
+        if k.strip().lower() in ("nodata", "nodata_value", "missing_value", "_fillvalue"):
+            try:
+                return float(v)
+            except (TypeError, ValueError):
+                pass
+    return None
+
+
+def _grid_of(ds, bands):
+    gt = ds.GetGeoTransform(can_return_null=True)
+    if gt is not None and tuple(gt) == _DEFAULT_GT:
+        gt = None
+    wkt = ds.GetProjectionRef() or ""
+    b1 = ds.GetRasterBand(bands[0])
+    return Grid(
+        crs_wkt=wkt,
+        geotransform=tuple(gt) if gt else None,
+        width=ds.RasterXSize,
+        height=ds.RasterYSize,
+        nodata=[ds.GetRasterBand(b).GetNoDataValue() for b in bands],
+        gdal_dtype=b1.DataType,
+        band_names=[ds.GetRasterBand(b).GetDescription() or f"band {b}" for b in bands],
+        georeferenced=gt is not None,
+        color_interps=[ds.GetRasterBand(b).GetColorInterpretation() for b in bands],
+        band_indices=list(bands),
+    )
+
+
+def _read_masked(ds, bands, label, warnings, extra_nodata=None):
+    """float32 (C,H,W) with NaN wherever GDAL's mask, nodata or non-finite values say invalid."""
+    out = np.empty((len(bands), ds.RasterYSize, ds.RasterXSize), np.float32)
+    for i, b in enumerate(bands):
+        band = ds.GetRasterBand(b)
+        try:
+            arr = band.ReadAsArray()
+        except RuntimeError as e:
+            raise InputError(f"Cannot read band {b} of {label}: {e}") from None
+        if arr is None:
+            raise InputError(f"Cannot read band {b} of {label}.")
+        if np.iscomplexobj(arr):
+            arr = np.abs(arr)
+            warnings.append(f"{label} band {b} is complex; its modulus is used.")
+        arr = arr.astype(np.float32)
+        if band.GetMaskFlags() != gdal.GMF_ALL_VALID:
+            mask = band.GetMaskBand().ReadAsArray()
+            arr[mask == 0] = np.nan
+        elif extra_nodata is not None:
+            arr[arr == np.float32(extra_nodata)] = np.nan
+        arr[~np.isfinite(arr)] = np.nan
+        out[i] = arr
+    return out
+
+
+def _select_bands(ds, label, warnings):
+    """Data bands to use: drop a constant opaque alpha band; returns (bands, alpha_band or None)."""
+    bands = list(range(1, ds.RasterCount + 1))
+    alpha = None
+    if len(bands) > 1:
+        last = ds.GetRasterBand(bands[-1])
+        if last.GetColorInterpretation() == gdal.GCI_AlphaBand:
+            alpha = bands.pop()
+            a = last.ReadAsArray()
+            if a.min() == a.max():
+                warnings.append(f"{label}: its alpha band is constant ({a.min()}) and was ignored.")
+            else:
+                warnings.append(f"{label}: its alpha band is used as the validity mask and was "
+                                f"not learned as data.")
+    return bands, alpha
+
+
+def _is_grey_rgb(arr):
+    return arr.shape[0] == 3 and np.array_equal(arr[0], arr[1], equal_nan=True) and \
+        np.array_equal(arr[0], arr[2], equal_nan=True)
+
+
+def _same_crs(wkt_a, wkt_b):
+    if not wkt_a and not wkt_b:
+        return True
+    if not wkt_a or not wkt_b:
+        return False
+    a, b = osr.SpatialReference(), osr.SpatialReference()
+    a.ImportFromWkt(wkt_a)
+    b.ImportFromWkt(wkt_b)
+    return bool(a.IsSame(b))
+
+
+def _same_grid(g0, g1):
+    if (g0.width, g0.height) != (g1.width, g1.height):
+        return False
+    if (g0.geotransform is None) != (g1.geotransform is None):
+        return False
+    if g0.geotransform is not None:
+        px = max(abs(g0.geotransform[1]), abs(g0.geotransform[5]), 1e-12)
+        if not np.allclose(g0.geotransform, g1.geotransform, rtol=0, atol=1e-6 * px):
+            return False
+    return _same_crs(g0.crs_wkt, g1.crs_wkt)
+
+
+def _mem_dataset(arr, gt, wkt):
+    c, h, w = arr.shape
+    ds = gdal.GetDriverByName("MEM").Create("", w, h, c, gdal.GDT_Float32)
+    if gt is not None:
+        ds.SetGeoTransform(gt)
+    if wkt:
+        ds.SetProjection(wkt)
+    for i in range(c):
+        b = ds.GetRasterBand(i + 1)
+        b.SetNoDataValue(float("nan"))
+        b.WriteArray(arr[i])
+    return ds
+
+
+def warp_onto(arr, src_gt, src_wkt, grid, resample="bilinear"):
+    """Warp a NaN-masked float32 (C,H,W) array onto ``grid`` (GDAL, in memory)."""
+    src = _mem_dataset(arr, src_gt, src_wkt)
+    dst = gdal.GetDriverByName("MEM").Create("", grid.width, grid.height, arr.shape[0], gdal.GDT_Float32)
+    dst.SetGeoTransform(grid.geotransform)
+    if grid.crs_wkt:
+        dst.SetProjection(grid.crs_wkt)
+    for i in range(arr.shape[0]):
+        b = dst.GetRasterBand(i + 1)
+        b.SetNoDataValue(float("nan"))
+        b.Fill(float("nan"))
+    try:
+        gdal.Warp(dst, src, resampleAlg=resample, srcNodata="nan", dstNodata="nan",
+                  multithread=False, warpOptions=["INIT_DEST=NO_DATA"])
+    except RuntimeError as e:
+        raise InputError(f"Could not warp SECOND onto FIRST's grid: {e}") from None
+    out = dst.ReadAsArray().astype(np.float32).reshape(arr.shape[0], grid.height, grid.width)
+    out[~np.isfinite(out)] = np.nan
+    return out
+
+
+def read_pair(first_path, second_path, min_size=16, min_valid_fraction=0.0):
+    """Read FIRST and SECOND as float32 (C,H,W) arrays on FIRST's grid, with a validity mask.
+
+    SECOND is warped onto FIRST's grid (bilinear) when grid or CRS differ. Raises InputError for
+    unreadable files, band count mismatch, images smaller than ``min_size`` pixels, no overlap and
+    constant images. Warnings (list of str) say what was done on the way.
+    """
+    warnings = []
+    ds0 = open_raster(first_path, "FIRST")
+    ds1 = open_raster(second_path, "SECOND")
+    for ds, label in ((ds0, "FIRST"), (ds1, "SECOND")):
+        if ds.RasterXSize < min_size or ds.RasterYSize < min_size:
+            raise InputError(f"{label} is {ds.RasterXSize} × {ds.RasterYSize} pixels; at least "
+                             f"{min_size} × {min_size} are needed.")
+    bands0, _ = _select_bands(ds0, "FIRST", warnings)
+    bands1, _ = _select_bands(ds1, "SECOND", warnings)
+    if len(bands0) != len(bands1):
+        raise InputError(f"FIRST has {len(bands0)} band(s) and SECOND has {len(bands1)}; both images "
+                         f"need the same bands.")
+    nd0 = _metadata_nodata(ds0) if ds0.GetRasterBand(bands0[0]).GetNoDataValue() is None else None
+    nd1 = _metadata_nodata(ds1) if ds1.GetRasterBand(bands1[0]).GetNoDataValue() is None else None
+    grid = _grid_of(ds0, bands0)
+    grid1 = _grid_of(ds1, bands1)
+    if nd0 is not None:
+        grid.nodata = [nd0] * len(bands0)
+        warnings.append(f"FIRST: nodata value {nd0:g} taken from the file's metadata.")
+    if nd1 is not None:
+        warnings.append(f"SECOND: nodata value {nd1:g} taken from the file's metadata.")
+    x0 = _read_masked(ds0, bands0, "FIRST", warnings, nd0)
+    x1 = _read_masked(ds1, bands1, "SECOND", warnings, nd1)
+
+    # Grey levels stored as RGB(A) (e.g. matplotlib PNGs): learn one band, not three copies.
+    if _is_grey_rgb(x0) and _is_grey_rgb(x1):
+        x0, x1 = x0[:1], x1[:1]
+        grid.band_names = ["grey"]
+        grid.nodata = grid.nodata[:1]
+        grid.color_interps = [gdal.GCI_GrayIndex]
+        grid.band_indices = grid.band_indices[:1]
+        warnings.append("Both images hold grey levels in identical R, G, B bands; one grey band is used.")
+
+    # Put SECOND on FIRST's grid.
+    if not _same_grid(grid, grid1):
+        if grid.georeferenced and grid1.georeferenced:
+            src_wkt = grid1.crs_wkt
+            if not grid1.crs_wkt and grid.crs_wkt:
+                src_wkt = grid.crs_wkt
+                warnings.append("SECOND has no CRS; it is assumed to be in FIRST's CRS.")
+            elif grid1.crs_wkt and not grid.crs_wkt:
+                raise InputError("SECOND has a CRS but FIRST has none; cannot align them. Assign "
+                                 "FIRST's CRS or use the same grid for both.")
+            x1 = warp_onto(x1, grid1.geotransform, src_wkt, grid)
+            what = "CRS and grid" if not _same_crs(grid.crs_wkt, grid1.crs_wkt) else "grid"
+            warnings.append(f"SECOND's {what} differ(s) from FIRST's; SECOND was warped onto "
+                            f"FIRST's grid (bilinear).")
+        elif (grid.width, grid.height) == (grid1.width, grid1.height):
+            warnings.append("Only one of the images is georeferenced; they have the same size and "
+                            "are taken pixel for pixel.")
+        else:
+            raise InputError(f"FIRST ({grid.width} × {grid.height}) and SECOND ({grid1.width} × "
+                             f"{grid1.height}) differ in size and are not both georeferenced, so "
+                             f"they cannot be aligned.")
+    if not grid.georeferenced:
+        warnings.append("FIRST has no georeference (CRS/geotransform): positions are in pixels and "
+                        "velocities in pixels per second.")
+    elif not grid.crs_wkt:
+        warnings.append("FIRST has no CRS: velocities are in map units per second.")
+
+    valid = np.isfinite(x0).all(axis=0) & np.isfinite(x1).all(axis=0)
+    if not valid.any():
+        raise InputError("FIRST and SECOND do not overlap: no pixel is valid (not nodata) in both.")
+    frac = float(valid.mean())
+    if frac < min_valid_fraction:
+        raise InputError(f"Only {100 * frac:.2f}% of the pixels are valid in both images.")
+    if frac < 0.05:
+        warnings.append(f"Only {100 * frac:.1f}% of FIRST's grid is valid in both images.")
+    for arr, label in ((x0, "FIRST"), (x1, "SECOND")):
+        v = arr[:, valid]
+        if not (v.max(axis=1) > v.min(axis=1)).any():
+            raise InputError(f"{label} is constant where both images are valid (value "
+                             f"{float(v.min()):g}); there is nothing to learn from.")
+    x0[:, ~valid] = np.nan
+    x1[:, ~valid] = np.nan
+    return Pair(x0=x0, x1=x1, valid=valid, grid=grid, warnings=warnings)
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+_INT_RANGES = {
+    gdal.GDT_Byte: (0, 255), gdal.GDT_UInt16: (0, 65535), gdal.GDT_Int16: (-32768, 32767),
+    gdal.GDT_UInt32: (0, 4294967295), gdal.GDT_Int32: (-2147483648, 2147483647),
+}
+if hasattr(gdal, "GDT_Int8"):
+    _INT_RANGES[gdal.GDT_Int8] = (-128, 127)
+_FLOAT_TYPES = {gdal.GDT_Float32: np.float32, gdal.GDT_Float64: np.float64}
+
+
+def frame_name(j, count):
+    digits = max(3, len(str(count - 1)))
+    return f"frame_{j:0{digits}d}.tif"
+
+
+_FRAME_RE = re.compile(r"^frame_\d{3,}\.tif$")
+
+
+def _tiff_time(t):
+    if isinstance(t, datetime):
+        t = t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
+        return t.strftime("%Y:%m:%d %H:%M:%S"), t.isoformat().replace("+00:00", "Z")
+    return None, None
+
+
+def _encode(frame, grid, warnings):
+    """(array to write, gdal type, per-band nodata) for one float32 (C,H,W) frame."""
+    dtype = grid.gdal_dtype
+    nodata = list(grid.nodata) + [None] * (frame.shape[0] - len(grid.nodata))
+    invalid = ~np.isfinite(frame)
+    if dtype in _INT_RANGES:
+        lo, hi = _INT_RANGES[dtype]
+        np_type = gdal.GetDataTypeName(dtype).lower().replace("byte", "uint8")
+        out = np.empty(frame.shape, dtype=np.dtype(np_type))
+        for c in range(frame.shape[0]):
+            nd = nodata[c]
+            if nd is None and invalid[c].any():
+                nd = hi if lo == 0 else lo
+                nodata[c] = nd
+            blo, bhi = lo, hi
+            if nd is not None and nd == hi:
+                bhi = hi - 1
+            elif nd is not None and nd == lo:
+                blo = lo + 1
+            vals = np.clip(np.rint(np.nan_to_num(frame[c], nan=0.0)), blo, bhi)
+            if nd is not None and blo < nd < bhi:   # keep valid pixels off the nodata value
+                vals[(vals == nd) & ~invalid[c]] = nd + 1 if nd + 1 <= bhi else nd - 1
+            if nd is not None:
+                vals[invalid[c]] = nd
+            out[c] = vals.astype(out.dtype)
+        return out, dtype, nodata
+    np_float = _FLOAT_TYPES.get(dtype, np.float32)
+    gtype = dtype if dtype in _FLOAT_TYPES else gdal.GDT_Float32
+    out = frame.astype(np_float, copy=True)
+    for c in range(frame.shape[0]):
+        if nodata[c] is None:
+            if invalid[c].any():
+                nodata[c] = float("nan")
+        elif np.isfinite(nodata[c]):
+            out[c][invalid[c]] = nodata[c]
+    return out, gtype, nodata
+
+
+def write_geotiff(path, array, grid, gtype, nodata, metadata=None):
+    c, h, w = array.shape
+    opts = ["COMPRESS=DEFLATE", "TILED=YES"] + (["BIGTIFF=IF_SAFER"] if array.nbytes > 2e9 else [])
+    if c >= 3 and grid.color_interps[:3] == [gdal.GCI_RedBand, gdal.GCI_GreenBand, gdal.GCI_BlueBand] \
+            and gtype == gdal.GDT_Byte:
+        opts.append("PHOTOMETRIC=RGB")
+    ds = gdal.GetDriverByName("GTiff").Create(str(path), w, h, c, gtype, opts)
+    try:
+        if grid.geotransform:
+            ds.SetGeoTransform(grid.geotransform)
+        if grid.crs_wkt:
+            ds.SetProjection(grid.crs_wkt)
+        for k, v in (metadata or {}).items():
+            ds.SetMetadataItem(k, v)
+        for i in range(c):
+            b = ds.GetRasterBand(i + 1)
+            if i < len(grid.band_names) and grid.band_names[i]:
+                b.SetDescription(grid.band_names[i])
+            if nodata[i] is not None:
+                b.SetNoDataValue(float(nodata[i]))
+            b.WriteArray(array[i])
+        ds.FlushCache()
+    finally:
+        ds = None
+
+
+def write_frames(frames, grid, times, folder, first_path=None, overwrite=True, progress=None,
+                 is_canceled=None, warnings=None, remove_stale=True):
+    """Write frames (N+1, C, H, W float32, NaN = nodata) as frame_000.tif ... in ``folder``.
+
+    Each file has FIRST's grid, CRS, nodata and data type (rounded and clipped for integer types),
+    TIFFTAG_DATETIME (UTC, seconds) and ACQUISITION_DATETIME (ISO 8601, exact). All files are written
+    to a temporary folder inside ``folder`` and moved into place only when all are complete; on any
+    error or cancel nothing in ``folder`` changes. With ``remove_stale``, frame_NNN.tif files left by
+    an earlier, longer run are removed after a successful write. Returns the paths in order.
+    ``progress(percent)`` and ``is_canceled()`` are optional callables.
+    """
+    frames = np.asarray(frames)
+    if frames.ndim == 3:
+        frames = frames[:, None]
+    if frames.ndim != 4:
+        raise InputError(f"Frames must be (N+1, C, H, W); got shape {frames.shape}.")
+    n, c, h, w = frames.shape
+    if (h, w) != (grid.height, grid.width):
+        raise InputError(f"Frames are {w} × {h} pixels but the grid is {grid.width} × {grid.height}.")
+    if grid.band_names and c != len(grid.band_names):
+        raise InputError(f"Frames have {c} band(s) but the grid has {len(grid.band_names)}.")
+    if times is not None and len(times) != n:
+        raise InputError(f"{n} frames but {len(times)} times.")
+    warnings = warnings if warnings is not None else []
+    folder = os.path.abspath(str(folder))
+    os.makedirs(folder, exist_ok=True)
+    names = [frame_name(j, n) for j in range(n)]
+    if not overwrite:
+        clash = [nm for nm in names if os.path.exists(os.path.join(folder, nm))]
+        if clash:
+            raise InputError(f"{clash[0]} already exists in {folder} (overwrite is off).")
+    tmp = tempfile.mkdtemp(prefix=".inbetween-frames-", dir=folder)
+    backup = None
+    moved = []
+    try:
+        for j in range(n):
+            if is_canceled is not None and is_canceled():
+                raise InputError("Canceled; no frames were written.")
+            arr, gtype, nodata = _encode(np.asarray(frames[j], np.float32), grid, warnings)
+            md = {}
+            if times is not None:
+                tag, iso = _tiff_time(times[j])
+                if tag:
+                    md = {"TIFFTAG_DATETIME": tag, "ACQUISITION_DATETIME": iso}
+            md["INBETWEEN_FRAME"] = f"{j}/{n - 1}"
+            if first_path:
+                md["INBETWEEN_SOURCE"] = os.path.basename(str(first_path))
+            write_geotiff(os.path.join(tmp, names[j]), arr, grid, gtype, nodata, md)
+            if progress is not None:
+                progress(100.0 * (j + 1) / n)
+        # All written: move into place, keeping what was there until every move succeeded.
+        backup = tempfile.mkdtemp(prefix=".inbetween-backup-", dir=folder)
+        for nm in names:
+            dst = os.path.join(folder, nm)
+            if os.path.exists(dst):
+                os.replace(dst, os.path.join(backup, nm))
+            os.replace(os.path.join(tmp, nm), dst)
+            moved.append(nm)
+    except BaseException:
+        for nm in moved:  # roll back
+            try:
+                os.remove(os.path.join(folder, nm))
+            except OSError:
+                pass
+        if backup:
+            for nm in os.listdir(backup):
+                os.replace(os.path.join(backup, nm), os.path.join(folder, nm))
+        shutil.rmtree(tmp, ignore_errors=True)
+        if backup:
+            shutil.rmtree(backup, ignore_errors=True)
+        raise
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(backup, ignore_errors=True)
+    if remove_stale:
+        keep = set(names)
+        for nm in os.listdir(folder):
+            if _FRAME_RE.match(nm) and nm not in keep:
+                try:
+                    os.remove(os.path.join(folder, nm))
+                    aux = os.path.join(folder, nm + ".aux.xml")
+                    if os.path.exists(aux):
+                        os.remove(aux)
+                except OSError:
+                    pass
+    return [os.path.join(folder, nm) for nm in names]

@@ -1,0 +1,290 @@
+"""read_pair / write_frames on real GDAL files made in tmp_path."""
+import os
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+link = ROOT / ".qgis-profile" / "python" / "plugins" / "inbetween"
+link.parent.mkdir(parents=True, exist_ok=True)
+if not link.exists():
+    os.symlink(ROOT, link)
+sys.path.insert(0, str(link.parent))
+
+from osgeo import gdal, osr  # noqa: E402
+
+from inbetween.processing_provider import raster_io  # noqa: E402
+from inbetween.processing_provider.raster_io import InputError  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data"
+UTM = 32633
+UTC = timezone.utc
+
+
+def wkt(epsg):
+    s = osr.SpatialReference()
+    s.ImportFromEPSG(epsg)
+    return s.ExportToWkt()
+
+
+def make_tif(path, arr, gt=(500000.0, 250.0, 0.0, 7000000.0, 0.0, -250.0), epsg=UTM, nodata=None,
+             dtype=gdal.GDT_Float32, metadata=None):
+    arr = np.asarray(arr)
+    if arr.ndim == 2:
+        arr = arr[None]
+    c, h, w = arr.shape
+    ds = gdal.GetDriverByName("GTiff").Create(str(path), w, h, c, dtype)
+    if gt is not None:
+        ds.SetGeoTransform(gt)
+    if epsg:
+        ds.SetProjection(wkt(epsg))
+    for k, v in (metadata or {}).items():
+        ds.SetMetadataItem(k, v)
+    for i in range(c):
+        b = ds.GetRasterBand(i + 1)
+        if nodata is not None:
+            b.SetNoDataValue(nodata)
+        b.WriteArray(arr[i])
+    ds = None
+    return str(path)
+
+
+def blob(h=40, w=48, shift=0.0):
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    return 100 + 80 * np.exp(-((xx - 20 - shift) ** 2 + (yy - 18) ** 2) / 60.0)
+
+
+def test_same_grid_passthrough(tmp_path):
+    a, b = blob(), blob(shift=3)
+    p = raster_io.read_pair(make_tif(tmp_path / "a.tif", a), make_tif(tmp_path / "b.tif", b))
+    assert p.x0.shape == (1, 40, 48) and p.x0.dtype == np.float32
+    np.testing.assert_array_equal(p.x0[0], a)
+    np.testing.assert_array_equal(p.x1[0], b)
+    assert p.valid.all()
+    assert p.grid.georeferenced and p.grid.width == 48 and p.grid.height == 40
+    assert p.grid.geotransform == (500000.0, 250.0, 0.0, 7000000.0, 0.0, -250.0)
+    assert not any("warp" in w for w in p.warnings)
+
+
+def test_different_crs_is_warped_with_warning(tmp_path):
+    a = blob(60, 60)
+    first = make_tif(tmp_path / "a.tif", a)
+    # SECOND: same content in EPSG:3857 via gdal.Warp, on another grid
+    second = str(tmp_path / "b.tif")
+    gdal.Warp(second, first, dstSRS="EPSG:3857", resampleAlg="bilinear")
+    p = raster_io.read_pair(first, second)
+    assert p.x1.shape == p.x0.shape
+    assert any("warped" in w and "CRS" in w for w in p.warnings)
+    assert p.valid[10:50, 10:50].all()
+    inner = p.valid.copy()
+    assert np.nanmax(np.abs(p.x1[0][inner] - a[inner])) < 10
+
+
+def test_different_grid_same_crs_warped(tmp_path):
+    a = blob(60, 60)
+    first = make_tif(tmp_path / "a.tif", a)
+    # SECOND: half-resolution, same CRS, shifted origin
+    b = blob(30, 30)
+    second = make_tif(tmp_path / "b.tif", b, gt=(500000.0 + 1000, 500.0, 0, 7000000.0, 0, -500.0))
+    p = raster_io.read_pair(first, second)
+    assert any("grid" in w and "warped" in w for w in p.warnings)
+    assert not p.valid[:, :4].any()  # left 1000 m (4 px) outside SECOND
+    assert p.valid[:, 8:].any()
+
+
+def test_band_mismatch(tmp_path):
+    first = make_tif(tmp_path / "a.tif", np.stack([blob(), blob()]))
+    second = make_tif(tmp_path / "b.tif", blob())
+    with pytest.raises(InputError, match="FIRST has 2 band.*SECOND has 1"):
+        raster_io.read_pair(first, second)
+
+
+def test_no_overlap(tmp_path):
+    first = make_tif(tmp_path / "a.tif", blob())
+    second = make_tif(tmp_path / "b.tif", blob(), gt=(900000.0, 250.0, 0, 7000000.0, 0, -250.0))
+    with pytest.raises(InputError, match="do not overlap"):
+        raster_io.read_pair(first, second)
+
+
+def test_too_small(tmp_path):
+    first = make_tif(tmp_path / "a.tif", blob(10, 48))
+    second = make_tif(tmp_path / "b.tif", blob(10, 48))
+    with pytest.raises(InputError, match="48 × 10 pixels; at least 16 × 16"):
+        raster_io.read_pair(first, second)
+    assert raster_io.read_pair(first, second, min_size=8).x0.shape == (1, 10, 48)
+
+
+def test_constant(tmp_path):
+    first = make_tif(tmp_path / "a.tif", blob())
+    second = make_tif(tmp_path / "b.tif", np.full((40, 48), 7.0))
+    with pytest.raises(InputError, match="SECOND is constant"):
+        raster_io.read_pair(first, second)
+
+
+def test_unreadable(tmp_path):
+    bad = tmp_path / "bad.tif"
+    bad.write_bytes(b"not a tiff at all")
+    with pytest.raises(InputError, match="Cannot read FIRST"):
+        raster_io.read_pair(str(bad), make_tif(tmp_path / "b.tif", blob()))
+    with pytest.raises(InputError, match="Cannot read SECOND"):
+        raster_io.read_pair(make_tif(tmp_path / "a.tif", blob()), str(tmp_path / "missing.tif"))
+
+
+def test_nodata_and_nan_masked(tmp_path):
+    a, b = blob(), blob(shift=2)
+    a[0, 0] = -9999
+    b[1, 1] = np.nan
+    b[2, 2] = -9999
+    p = raster_io.read_pair(make_tif(tmp_path / "a.tif", a, nodata=-9999),
+                            make_tif(tmp_path / "b.tif", b, nodata=-9999))
+    assert not p.valid[0, 0] and not p.valid[1, 1] and not p.valid[2, 2]
+    assert p.valid.sum() == 40 * 48 - 3
+    assert np.isnan(p.x0[0, 0, 0]) and np.isnan(p.x0[0, 1, 1]) and np.isnan(p.x1[0, 0, 0])
+    assert p.grid.nodata == [-9999.0]
+
+
+def test_png_without_georeference_grey_rgba(tmp_path):
+    def png(path, shift):
+        g = blob(32, 32, shift).astype(np.uint8)
+        mem = gdal.GetDriverByName("MEM").Create("", 32, 32, 4, gdal.GDT_Byte)
+        for i in range(3):
+            mem.GetRasterBand(i + 1).WriteArray(g)
+            mem.GetRasterBand(i + 1).SetColorInterpretation(gdal.GCI_RedBand + i)
+        mem.GetRasterBand(4).WriteArray(np.full((32, 32), 255, np.uint8))
+        mem.GetRasterBand(4).SetColorInterpretation(gdal.GCI_AlphaBand)
+        gdal.GetDriverByName("PNG").CreateCopy(str(path), mem)
+        return str(path)
+
+    p = raster_io.read_pair(png(tmp_path / "a.png", 0), png(tmp_path / "b.png", 2))
+    assert p.x0.shape == (1, 32, 32)
+    assert not p.grid.georeferenced and p.grid.geotransform is None and p.grid.crs_wkt == ""
+    text = " ".join(p.warnings)
+    assert "alpha" in text and "grey" in text and "pixels per second" in text
+
+
+@pytest.mark.realdata
+def test_real_sea_ice_pngs():
+    d = DATA / "sentinel1-sea-ice-2020-03"
+    if not d.exists():
+        pytest.skip("../shared/data is absent")
+    files = sorted(d.glob("*.png"))
+    p = raster_io.read_pair(str(files[0]), str(files[1]))
+    assert p.x0.shape == (1, 900, 900) and p.valid.all()
+    assert not p.grid.georeferenced
+    assert not list(d.glob("*.aux.xml"))
+
+
+def frames_for(grid_arr, n=4):
+    return np.stack([grid_arr + 10 * j for j in range(n + 1)])[:, None].astype(np.float32)
+
+
+def times_for(n=4):
+    t0 = datetime(2016, 9, 28, 14, 45, tzinfo=UTC)
+    return [t0 + j * timedelta(seconds=75) for j in range(n + 1)]
+
+
+def test_write_frames_grid_crs_nodata_dtype_time(tmp_path):
+    a = blob().astype(np.uint8)
+    b = blob(shift=3).astype(np.uint8)
+    a[0, :5] = 255
+    first = make_tif(tmp_path / "a.tif", a, dtype=gdal.GDT_Byte, nodata=255)
+    p = raster_io.read_pair(first, make_tif(tmp_path / "b.tif", b, dtype=gdal.GDT_Byte, nodata=255))
+    frames = frames_for(np.nan_to_num(p.x0[0], nan=0))
+    frames[:, :, ~p.valid] = np.nan
+    frames[2, 0, 5, 5] = 400.0  # clipped below nodata
+    frames[2, 0, 6, 6] = -3.0
+    out = tmp_path / "frames"
+    paths = raster_io.write_frames(frames, p.grid, times_for(), out, first_path=first)
+    assert [os.path.basename(x) for x in paths] == [f"frame_00{j}.tif" for j in range(5)]
+    assert sorted(os.listdir(out)) == [f"frame_00{j}.tif" for j in range(5)]
+    src = gdal.Open(first)
+    for j, path in enumerate(paths):
+        ds = gdal.Open(path)
+        assert ds.GetGeoTransform() == src.GetGeoTransform()
+        assert osr.SpatialReference(ds.GetProjection()).IsSame(osr.SpatialReference(src.GetProjection()))
+        band = ds.GetRasterBand(1)
+        assert band.DataType == gdal.GDT_Byte
+        assert band.GetNoDataValue() == 255
+        arr = band.ReadAsArray()
+        assert (arr[0, :5] == 255).all()
+        assert ds.GetMetadataItem("TIFFTAG_DATETIME") == times_for()[j].strftime("%Y:%m:%d %H:%M:%S")
+        if j == 2:
+            assert arr[5, 5] == 254 and arr[6, 6] == 0
+    from inbetween.processing_provider import times
+    assert times.read_time(paths[1]) == times_for()[1]
+
+
+def test_write_frames_float_and_rgb(tmp_path):
+    rgb = np.stack([blob(), blob() * 0.5, blob() * 0.2]).astype(np.uint8)
+    mem = gdal.GetDriverByName("GTiff").Create(str(tmp_path / "rgb.tif"), 48, 40, 3, gdal.GDT_Byte,
+                                               ["PHOTOMETRIC=RGB"])
+    mem.SetGeoTransform((0, 10, 0, 0, 0, -10))
+    mem.SetProjection(wkt(UTM))
+    for i in range(3):
+        mem.GetRasterBand(i + 1).WriteArray(rgb[i])
+    mem = None
+    first = str(tmp_path / "rgb.tif")
+    p = raster_io.read_pair(first, first)
+    assert p.x0.shape == (3, 40, 48)
+    paths = raster_io.write_frames(np.stack([p.x0, p.x1]), p.grid, times_for(1), tmp_path / "o")
+    ds = gdal.Open(paths[0])
+    assert ds.RasterCount == 3 and ds.GetRasterBand(1).GetColorInterpretation() == gdal.GCI_RedBand
+    np.testing.assert_array_equal(ds.ReadAsArray(), rgb)
+    # float input keeps float, NaN nodata written
+    f = make_tif(tmp_path / "f.tif", blob())
+    p = raster_io.read_pair(f, f)
+    fr = frames_for(p.x0[0], 1)
+    fr[0, 0, 0, 0] = np.nan
+    paths = raster_io.write_frames(fr, p.grid, times_for(1), tmp_path / "of")
+    ds = gdal.Open(paths[0])  # keep the dataset alive while its band is used (GDAL 3.6 bindings)
+    band = ds.GetRasterBand(1)
+    assert band.DataType == gdal.GDT_Float32 and np.isnan(band.GetNoDataValue())
+    assert np.isnan(band.ReadAsArray()[0, 0])
+
+
+def test_write_frames_many_digits():
+    assert raster_io.frame_name(0, 11) == "frame_000.tif"
+    assert raster_io.frame_name(999, 1000) == "frame_999.tif"
+    assert raster_io.frame_name(5, 1001) == "frame_0005.tif"
+
+
+def test_write_frames_complete_or_nothing(tmp_path):
+    f = make_tif(tmp_path / "f.tif", blob())
+    p = raster_io.read_pair(f, f)
+    out = tmp_path / "out"
+    old = raster_io.write_frames(frames_for(p.x0[0], 2), p.grid, times_for(2), out)
+    before = {x: Path(x).read_bytes() for x in old}
+    # wrong shape -> nothing changes
+    with pytest.raises(InputError, match="pixels but the grid"):
+        raster_io.write_frames(np.zeros((3, 1, 5, 5), np.float32), p.grid, times_for(2), out)
+    # failure in the middle of writing (cancel after 2 frames) -> old files untouched, no temp left
+    calls = []
+
+    def cancel():
+        calls.append(1)
+        return len(calls) > 2
+
+    with pytest.raises(InputError, match="Canceled"):
+        raster_io.write_frames(frames_for(p.x0[0] * 2, 2), p.grid, times_for(2), out, is_canceled=cancel)
+    assert sorted(os.listdir(out)) == ["frame_000.tif", "frame_001.tif", "frame_002.tif"]
+    assert {x: Path(x).read_bytes() for x in old} == before
+    # unwritable folder -> error, no files
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        if os.access(ro, os.W_OK):  # root ignores permissions: use a path below a file instead
+            target = tmp_path / "f.tif" / "sub"
+        else:
+            target = ro
+        with pytest.raises((OSError, RuntimeError, InputError)):
+            raster_io.write_frames(frames_for(p.x0[0], 2), p.grid, times_for(2), target)
+    finally:
+        ro.chmod(0o700)
+    assert os.listdir(ro) == []
+    # a shorter rerun removes stale frames of the longer run
+    paths = raster_io.write_frames(frames_for(p.x0[0], 1), p.grid, times_for(1), out)
+    assert sorted(os.listdir(out)) == ["frame_000.tif", "frame_001.tif"] and len(paths) == 2
