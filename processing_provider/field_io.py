@@ -1,0 +1,401 @@
+"""The advection field as physical velocities: point rows, GeoPackage, CF-NetCDF and a PNG plot.
+
+Fields come as float32 (N, 2, H, W): for step j the pixel displacement from t_j to t_j+1, channel 0
+along +columns, channel 1 along +rows (down). Velocities are in metres per second along the map's
+x and y axes (pixel size from the geotransform, rotation included; metres on the ellipsoid for a
+geographic CRS). Without a georeference, positions are pixels with y up (as QGIS shows such
+rasters) and velocities pixels per second.
+"""
+import math
+import os
+import tempfile
+from datetime import datetime, timezone
+
+import numpy as np
+from osgeo import gdal, ogr, osr
+
+from .raster_io import InputError
+
+gdal.UseExceptions()
+ogr.UseExceptions()
+
+FIELD_NAMES = ("step", "time", "u", "v", "speed", "direction")
+
+
+def _utc(t):
+    return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
+
+
+def step_seconds(times):
+    """Duration in seconds of each step from N+1 (or N) times."""
+    ts = [_utc(t) for t in times]
+    secs = [(b - a).total_seconds() for a, b in zip(ts[:-1], ts[1:])]
+    if not secs or min(secs) <= 0:
+        raise InputError("Times must increase from one step to the next.")
+    return secs
+
+
+def sample_indices(n, spacing):
+    """Pixel indices of the sample locations along an axis: centres of ``spacing``-pixel cells."""
+    spacing = max(1, int(spacing))
+    return np.arange(spacing // 2, n, spacing)
+
+
+def _geod(grid):
+    from pyproj import Geod
+    srs = grid.srs()
+    a = srs.GetSemiMajor()
+    rf = srs.GetInvFlattening()
+    return Geod(a=a, rf=rf) if rf and rf > 0 else Geod(a=a, b=a)
+
+
+def displacement_to_velocity(du, dv, cols, rows, grid, seconds):
+    """(x, y, u, v) for pixel displacements du (columns) and dv (rows) at pixel indices cols, rows.
+
+    x, y are map coordinates of the pixel centres; u, v are per second, in metres for projected and
+    geographic CRSs (map units when there is no CRS, pixels without a georeference).
+    """
+    gt = grid.effective_geotransform
+    pc, pr = cols + 0.5, rows + 0.5
+    x = gt[0] + pc * gt[1] + pr * gt[2]
+    y = gt[3] + pc * gt[4] + pr * gt[5]
+    dx = du * gt[1] + dv * gt[2]
+    dy = du * gt[4] + dv * gt[5]
+    if grid.georeferenced and grid.is_geographic():
+        geod = _geod(grid)
+        lon2, lat2 = x + dx, y + dy
+        az, _, dist = geod.inv(np.asarray(x, np.float64).ravel(), np.asarray(y, np.float64).ravel(),
+                               np.asarray(lon2, np.float64).ravel(), np.asarray(lat2, np.float64).ravel())
+        az = np.radians(np.asarray(az).reshape(np.shape(x)))
+        dist = np.asarray(dist).reshape(np.shape(x))
+        dx, dy = dist * np.sin(az), dist * np.cos(az)
+    else:
+        srs = grid.srs()
+        if srs is not None and srs.IsProjected():
+            dx, dy = dx * srs.GetLinearUnits(), dy * srs.GetLinearUnits()
+    return x, y, dx / seconds, dy / seconds
+
+
+def velocity_units(grid):
+    if not grid.georeferenced:
+        return "pixel s-1"
+    if not grid.crs_wkt:
+        return "map units s-1"
+    return "m s-1"
+
+
+def field_arrays(fields, grid, times, spacing, valid=None):
+    """Column arrays (x, y, step, time index, u, v, speed, direction) of the sampled field."""
+    fields = np.asarray(fields, np.float32)
+    if fields.ndim != 4 or fields.shape[1] != 2:
+        raise InputError(f"Fields must be (N, 2, H, W); got shape {fields.shape}.")
+    n, _, h, w = fields.shape
+    if (h, w) != (grid.height, grid.width):
+        raise InputError(f"Fields are {w} × {h} pixels but the grid is {grid.width} × {grid.height}.")
+    secs = step_seconds(times)
+    if len(secs) < n:
+        raise InputError(f"{n} field steps but only {len(times)} times.")
+    rows = sample_indices(h, spacing)
+    cols = sample_indices(w, spacing)
+    rr, cc = np.meshgrid(rows, cols, indexing="ij")
+    out = {k: [] for k in ("x", "y", "step", "u", "v", "speed", "direction")}
+    for j in range(n):
+        du = fields[j, 0][rr, cc].astype(np.float64)
+        dv = fields[j, 1][rr, cc].astype(np.float64)
+        ok = np.isfinite(du) & np.isfinite(dv)
+        if valid is not None:
+            ok &= np.asarray(valid, bool)[rr, cc]
+        x, y, u, v = displacement_to_velocity(du[ok], dv[ok], cc[ok].astype(np.float64),
+                                              rr[ok].astype(np.float64), grid, secs[j])
+        out["x"].append(x)
+        out["y"].append(y)
+        out["step"].append(np.full(x.shape, j, np.int64))
+        out["u"].append(u)
+        out["v"].append(v)
+        out["speed"].append(np.hypot(u, v))
+        out["direction"].append(np.degrees(np.arctan2(u, v)) % 360.0)
+    return {k: np.concatenate(v) if v else np.zeros(0) for k, v in out.items()}
+
+
+def field_rows(fields, grid, times, spacing, valid=None):
+    """One dict per sample location per step: x, y, step, time (t_j, UTC), u, v, speed, direction.
+
+    u, v: m/s along the map's x and y axes; speed m/s; direction degrees clockwise from grid north,
+    the way the motion goes (atan2(u, v)). Invalid pixels (NaN field or ``valid`` False) are skipped.
+    """
+    a = field_arrays(fields, grid, times, spacing, valid)
+    ts = [_utc(t) for t in times]
+    return [dict(x=float(x), y=float(y), step=int(s), time=ts[int(s)], u=float(u), v=float(v),
+                 speed=float(sp), direction=float(d))
+            for x, y, s, u, v, sp, d in zip(a["x"], a["y"], a["step"], a["u"], a["v"], a["speed"],
+                                            a["direction"])]
+
+
+def field_summary(rows):
+    """Mean velocity vector, its speed and direction, and the mean speed over rows."""
+    if not rows:
+        return dict(u=float("nan"), v=float("nan"), speed=float("nan"), direction=float("nan"),
+                    mean_speed=float("nan"))
+    u = float(np.mean([r["u"] for r in rows]))
+    v = float(np.mean([r["v"] for r in rows]))
+    return dict(u=u, v=v, speed=math.hypot(u, v), direction=math.degrees(math.atan2(u, v)) % 360.0,
+                mean_speed=float(np.mean([r["speed"] for r in rows])))
+
+
+def _tmp_beside(path, suffix):
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=suffix, dir=folder)
+    os.close(fd)
+    os.remove(tmp)
+    return tmp
+
+
+def _remove(path):
+    for p in (path, path + "-wal", path + "-shm", path + "-journal", path + ".aux.xml"):
+        try:
+            os.remove(p)
+        except OSError:
+            pass
+
+
+def write_field_gpkg(rows, grid, path, layer_name="advection_field"):
+    """Write rows as a GeoPackage point layer (step int, time datetime, u, v, speed, direction real).
+
+    Written to a temporary file beside ``path`` and renamed into place when complete; on failure the
+    temporary file is removed and an existing ``path`` is left as it was.
+    """
+    path = str(path)
+    tmp = _tmp_beside(path, ".gpkg")
+    try:
+        ds = ogr.GetDriverByName("GPKG").CreateDataSource(tmp)
+        srs = grid.srs() if grid.georeferenced else None
+        lyr = ds.CreateLayer(layer_name, srs=srs, geom_type=ogr.wkbPoint, options=["SPATIAL_INDEX=YES"])
+        lyr.CreateField(ogr.FieldDefn("step", ogr.OFTInteger))
+        lyr.CreateField(ogr.FieldDefn("time", ogr.OFTDateTime))
+        for name in ("u", "v", "speed", "direction"):
+            lyr.CreateField(ogr.FieldDefn(name, ogr.OFTReal))
+        defn = lyr.GetLayerDefn()
+        i_step, i_time = defn.GetFieldIndex("step"), defn.GetFieldIndex("time")
+        idx = {k: defn.GetFieldIndex(k) for k in ("u", "v", "speed", "direction")}
+        lyr.StartTransaction()
+        for r in rows:
+            f = ogr.Feature(defn)
+            f.SetField(i_step, int(r["step"]))
+            t = _utc(r["time"])
+            f.SetField(i_time, t.year, t.month, t.day, t.hour, t.minute,
+                       t.second + t.microsecond / 1e6, 100)
+            for k, i in idx.items():
+                f.SetField(i, float(r[k]))
+            g = ogr.Geometry(ogr.wkbPoint)
+            g.AddPoint_2D(float(r["x"]), float(r["y"]))
+            f.SetGeometryDirectly(g)
+            lyr.CreateFeature(f)
+        lyr.CommitTransaction()
+        ds.FlushCache()
+        ds = None
+        os.replace(tmp, path)
+    except BaseException:
+        ds = None
+        _remove(tmp)
+        raise
+    return path
+
+
+def write_field_netcdf(fields, grid, times, path, spacing=1, valid=None):
+    """CF-1.7 NetCDF with x/y/time coordinates and u, v ("x-/y-component of velocity", m s-1).
+
+    QGIS opens it as a mesh layer (MDAL) with a vector dataset group over the N step start times.
+    ``spacing`` > 1 keeps every spacing-th pixel (cell centres) to keep large grids small. Rotated
+    geotransforms cannot be written as 1-D x/y coordinates and raise InputError.
+    """
+    fields = np.asarray(fields, np.float32)
+    n, _, h, w = fields.shape
+    gt = grid.effective_geotransform
+    if gt[2] != 0 or gt[4] != 0:
+        raise InputError("The grid is rotated; the NetCDF field needs a north-up grid.")
+    secs = step_seconds(times)
+    rows = sample_indices(h, spacing)
+    cols = sample_indices(w, spacing)
+    rr, cc = np.meshgrid(rows, cols, indexing="ij")
+    u = np.full((n, len(rows), len(cols)), np.nan, np.float32)
+    v = np.full_like(u, np.nan)
+    for j in range(n):
+        du = fields[j, 0][rr, cc].astype(np.float64)
+        dv = fields[j, 1][rr, cc].astype(np.float64)
+        if valid is not None:
+            bad = ~np.asarray(valid, bool)[rr, cc]
+            du[bad] = np.nan
+            dv[bad] = np.nan
+        _, _, uj, vj = displacement_to_velocity(du, dv, cc.astype(np.float64), rr.astype(np.float64),
+                                                grid, secs[j])
+        u[j], v[j] = uj, vj
+    xs = gt[0] + (cols + 0.5) * gt[1]
+    ys = gt[3] + (rows + 0.5) * gt[5]
+    if ys.size > 1 and ys[1] < ys[0]:  # store y ascending (south to north), as CF readers expect
+        ys, u, v = ys[::-1], u[:, ::-1], v[:, ::-1]
+    t0 = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    tvals = np.array([(_utc(t) - t0).total_seconds() for t in times[:n]], np.float64)
+    units = velocity_units(grid)
+    srs = grid.srs() if grid.georeferenced else None
+    geographic = bool(srs is not None and srs.IsGeographic())
+
+    path = str(path)
+    tmp = _tmp_beside(path, ".nc")
+    try:
+        drv = gdal.GetDriverByName("netCDF")
+        ds = drv.CreateMultiDimensional(tmp, [], ["FORMAT=NC4"])
+        rg = ds.GetRootGroup()
+        for k, val in (("Conventions", "CF-1.7"), ("title", "In-between advection field"),
+                       ("source", "In-between QGIS plugin"),
+                       ("history", f"{datetime.now(timezone.utc).isoformat()} created")):
+            _attr_str(rg, k, val)
+        dt_ = rg.CreateDimension("time", gdal.DIM_TYPE_TEMPORAL, None, n)
+        dy = rg.CreateDimension("y", gdal.DIM_TYPE_HORIZONTAL_Y, None, len(ys))
+        dx = rg.CreateDimension("x", gdal.DIM_TYPE_HORIZONTAL_X, None, len(xs))
+        f64 = gdal.ExtendedDataType.Create(gdal.GDT_Float64)
+        f32 = gdal.ExtendedDataType.Create(gdal.GDT_Float32)
+
+        tv = rg.CreateMDArray("time", [dt_], f64)
+        tv.Write(tvals)
+        _attr_str(tv, "standard_name", "time")
+        _attr_str(tv, "long_name", "time")
+        _attr_str(tv, "units", "seconds since 1970-01-01 00:00:00")
+        _attr_str(tv, "calendar", "gregorian")
+        _attr_str(tv, "axis", "T")
+        xv = rg.CreateMDArray("x", [dx], f64)
+        xv.Write(np.asarray(xs, np.float64))
+        yv = rg.CreateMDArray("y", [dy], f64)
+        yv.Write(np.asarray(ys, np.float64))
+        if geographic:
+            _attr_str(xv, "standard_name", "longitude")
+            _attr_str(xv, "units", "degrees_east")
+            _attr_str(yv, "standard_name", "latitude")
+            _attr_str(yv, "units", "degrees_north")
+        else:
+            _attr_str(xv, "standard_name", "projection_x_coordinate")
+            _attr_str(yv, "standard_name", "projection_y_coordinate")
+            lu = "m" if srs is not None and srs.IsProjected() and srs.GetLinearUnits() == 1 else "1"
+            _attr_str(xv, "units", lu)
+            _attr_str(yv, "units", lu)
+        _attr_str(xv, "long_name", "x coordinate of projection")
+        _attr_str(yv, "long_name", "y coordinate of projection")
+        _attr_str(xv, "axis", "X")
+        _attr_str(yv, "axis", "Y")
+        if srs is not None:
+            crs = rg.CreateMDArray("crs", [], gdal.ExtendedDataType.Create(gdal.GDT_Int32))
+            crs.Write(np.array(0, np.int32))
+            _attr_str(crs, "spatial_ref", srs.ExportToWkt())
+            _attr_str(crs, "crs_wkt", srs.ExportToWkt())
+            for k, val in _cf_grid_mapping(srs).items():
+                _attr_str(crs, k, val) if isinstance(val, str) else _attr_num(crs, k, val)
+        for name, arr, long_name, std in (
+                ("u", u, "x-component of velocity", "eastward_velocity"),
+                ("v", v, "y-component of velocity", "northward_velocity")):
+            var = rg.CreateMDArray(name, [dt_, dy, dx], f32, ["COMPRESS=DEFLATE", "ZLEVEL=4"])
+            var.SetNoDataValueDouble(float("nan"))
+            var.Write(np.ascontiguousarray(arr))
+            _attr_str(var, "long_name", long_name)
+            _attr_str(var, "units", units)
+            if srs is not None and not srs.IsGeographic() and units == "m s-1":
+                _attr_str(var, "comment", f"along the map's {name == 'u' and 'x' or 'y'} axis")
+            if srs is not None:
+                _attr_str(var, "grid_mapping", "crs")
+        ds = None
+        os.replace(tmp, path)
+    except BaseException:
+        ds = None
+        _remove(tmp)
+        raise
+    return path
+
+
+def _attr_str(obj, name, value):
+    a = obj.CreateAttribute(name, [], gdal.ExtendedDataType.CreateString())
+    a.Write(str(value))
+
+
+def _attr_num(obj, name, value):
+    a = obj.CreateAttribute(name, [], gdal.ExtendedDataType.Create(gdal.GDT_Float64))
+    a.Write(float(value))
+
+
+def _cf_grid_mapping(srs):
+    """A minimal CF grid_mapping description (name only; the full WKT is in crs_wkt)."""
+    if srs.IsGeographic():
+        return {"grid_mapping_name": "latitude_longitude",
+                "semi_major_axis": srs.GetSemiMajor(), "inverse_flattening": srs.GetInvFlattening()}
+    out = {"semi_major_axis": srs.GetSemiMajor(), "inverse_flattening": srs.GetInvFlattening()}
+    if srs.GetAttrValue("PROJECTION") == "Transverse_Mercator":
+        out.update(grid_mapping_name="transverse_mercator",
+                   scale_factor_at_central_meridian=srs.GetNormProjParm("scale_factor", 1.0),
+                   longitude_of_central_meridian=srs.GetNormProjParm("central_meridian", 0.0),
+                   latitude_of_projection_origin=srs.GetNormProjParm("latitude_of_origin", 0.0),
+                   false_easting=srs.GetNormProjParm("false_easting", 0.0),
+                   false_northing=srs.GetNormProjParm("false_northing", 0.0))
+    return out
+
+
+def plot_field_png(fields, background, grid, path, step=None, times=None, title=None, density=1.2,
+                   max_grid=120, dpi=110):
+    """Streamlines of the mean (or ``step``) field over a background image, saved as PNG (Agg).
+
+    Drawn in pixel coordinates like the seed's figures (image up = north for north-up grids);
+    streamline colour is the speed in pixels per step. Written to a temp name, then moved.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fields = np.asarray(fields, np.float32)
+    f = fields[step] if step is not None else np.nanmean(fields, axis=0)
+    du, dv = f[0], f[1]
+    h, w = du.shape
+    stride = max(1, int(math.ceil(max(h, w) / max_grid)))
+    rows = sample_indices(h, stride)
+    cols = sample_indices(w, stride)
+    U = du[np.ix_(rows, cols)].astype(np.float64)
+    V = dv[np.ix_(rows, cols)].astype(np.float64)
+    speed = np.hypot(U, V)
+    bg = None
+    if background is not None:
+        bg = np.asarray(background, np.float32)
+        if bg.ndim == 3:
+            bg = bg[0] if bg.shape[0] in (1, 2) or bg.shape[0] > 4 else np.nanmean(bg[:3], axis=0)
+    fig = Figure(figsize=(7, 7 * h / max(w, 1) + 0.6), dpi=dpi)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    if bg is not None:
+        lo, hi = np.nanpercentile(bg, [1, 99]) if np.isfinite(bg).any() else (0, 1)
+        ax.imshow(bg, cmap="gray", vmin=lo, vmax=hi, extent=(0, w, h, 0), interpolation="nearest")
+    ok = np.isfinite(U) & np.isfinite(V)
+    if ok.sum() >= 4 and np.nanmax(speed) > 0:
+        U = np.where(ok, U, 0.0)
+        V = np.where(ok, V, 0.0)
+        # y axis points down (image rows), so V (+rows) is drawn as given.
+        strm = ax.streamplot(cols + 0.5, rows + 0.5, np.ma.masked_where(~ok, U), np.ma.masked_where(~ok, V),
+                             color=np.where(ok, speed, np.nan), cmap="plasma", density=density,
+                             linewidth=1.0, arrowsize=1.0)
+        cb = fig.colorbar(strm.lines, ax=ax, fraction=0.046, pad=0.04)
+        cb.set_label("displacement per step (pixels)")
+    ax.set_xlim(0, w)
+    ax.set_ylim(h, 0)
+    ax.set_xlabel("column (pixels)")
+    ax.set_ylabel("row (pixels)")
+    if title is None:
+        if step is None:
+            title = "Advection field, mean over steps"
+        else:
+            title = f"Advection field, step {step}"
+            if times is not None and step < len(times):
+                title += f" ({_utc(times[step]).strftime('%Y-%m-%d %H:%M:%S')} UTC)"
+    ax.set_title(title)
+    fig.tight_layout()
+    path = str(path)
+    tmp = _tmp_beside(path, ".png")
+    try:
+        fig.savefig(tmp, format="png")
+        os.replace(tmp, path)
+    except BaseException:
+        _remove(tmp)
+        raise
+    return path
