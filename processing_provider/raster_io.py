@@ -316,6 +316,36 @@ def read_pair(first_path, second_path, min_size=16, min_valid_fraction=0.0):
     return Pair(x0=x0, x1=x1, valid=valid, grid=grid, warnings=warnings)
 
 
+def read_raster(path, onto=None, label="raster", min_size=1):
+    """One raster as float32 (C,H,W) with NaN at nodata/mask/NaN, and its Grid.
+
+    With ``onto`` (a Grid), the raster is warped onto that grid when grid or CRS differ and the
+    returned Grid is ``onto``. A constant opaque alpha band is dropped like in ``read_pair``.
+    """
+    warnings = []
+    ds = open_raster(path, label)
+    if ds.RasterXSize < min_size or ds.RasterYSize < min_size:
+        raise InputError(f"{label} is {ds.RasterXSize} × {ds.RasterYSize} pixels; at least "
+                         f"{min_size} × {min_size} are needed.")
+    bands, _ = _select_bands(ds, label, warnings)
+    nd = _metadata_nodata(ds) if ds.GetRasterBand(bands[0]).GetNoDataValue() is None else None
+    grid = _grid_of(ds, bands)
+    if nd is not None:
+        grid.nodata = [nd] * len(bands)
+    arr = _read_masked(ds, bands, label, warnings, nd)
+    ds = None
+    if onto is None or _same_grid(onto, grid):
+        return arr, grid
+    if onto.georeferenced and grid.georeferenced:
+        if grid.crs_wkt and not onto.crs_wkt:
+            raise InputError(f"{label} has a CRS but the target grid has none; cannot align them.")
+        return warp_onto(arr, grid.geotransform, grid.crs_wkt or onto.crs_wkt, onto), onto
+    if (grid.width, grid.height) == (onto.width, onto.height):
+        return arr, onto
+    raise InputError(f"{label} ({grid.width} × {grid.height}) cannot be aligned with the target grid "
+                     f"({onto.width} × {onto.height}): not both georeferenced.")
+
+
 # ---------------------------------------------------------------------------------------------
 # Writing
 

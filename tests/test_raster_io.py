@@ -288,3 +288,15 @@ def test_write_frames_complete_or_nothing(tmp_path):
     # a shorter rerun removes stale frames of the longer run
     paths = raster_io.write_frames(frames_for(p.x0[0], 1), p.grid, times_for(1), out)
     assert sorted(os.listdir(out)) == ["frame_000.tif", "frame_001.tif"] and len(paths) == 2
+
+
+def test_read_raster_onto_grid(tmp_path):
+    a = blob(60, 60)
+    first = make_tif(tmp_path / "a.tif", a, nodata=-1)
+    arr, g = raster_io.read_raster(first)
+    assert arr.shape == (1, 60, 60) and g.nodata == [-1.0]
+    second = str(tmp_path / "b.tif")
+    gdal.Warp(second, first, dstSRS="EPSG:3857")
+    arr2, g2 = raster_io.read_raster(second, onto=g)
+    assert g2 is g and arr2.shape == (1, 60, 60)
+    assert np.nanmax(np.abs(arr2[0, 10:50, 10:50] - a[10:50, 10:50])) < 10
