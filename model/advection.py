@@ -1,0 +1,50 @@
+"""Semi-Lagrangian advection on a pixel grid with ``grid_sample`` (bilinear).
+
+One step: Z(x, t+Δt) = Z(x − d(x), t), d = displacement per step in *pixels* (channel 0 = +x, columns,
+channel 1 = +y, rows), so content moves by +d.  The paper's fields W live in the latent domain [0, 1]²;
+the caller converts them (d = W·Δt·patch_size).
+
+Boundary (inflow/outflow): the sampling uses ``padding_mode="border"``: a departure point outside the
+domain takes the value at the nearest border pixel.  Content leaves the domain freely through the
+downstream side (outflow) and the upstream border value is carried inwards (inflow of whatever is at
+the edge), so nothing is reflected or wrapped around.
+
+The sampling grid is always built and used in float32, also under bf16 autocast (a bf16 grid rounds
+coordinates by up to 0.25 px at every step).
+"""
+import torch
+import torch.nn.functional as F
+
+
+def advect(z, disp):
+    """One semi-Lagrangian step. z: (B, C, H, W); disp: (B, 2, H, W) pixels per step."""
+    b, _, h, w = z.shape
+    with torch.autocast(device_type=z.device.type, enabled=False):
+        z32 = z.float()
+        d = disp.float()
+        ys = torch.arange(h, device=z.device, dtype=torch.float32)
+        xs = torch.arange(w, device=z.device, dtype=torch.float32)
+        gx = (xs.view(1, 1, w) - d[:, 0]) * (2.0 / max(w - 1, 1)) - 1.0
+        gy = (ys.view(1, h, 1) - d[:, 1]) * (2.0 / max(h - 1, 1)) - 1.0
+        grid = torch.stack([gx, gy], dim=-1)
+        out = F.grid_sample(z32, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    return out.to(z.dtype)
+
+
+def roll_forward(z0, disps):
+    """Z_0 = z0, Z_{j+1} = advect(Z_j, d_j). disps: (B, N, 2, H, W). Returns list of N+1 tensors."""
+    out = [z0]
+    for j in range(disps.shape[1]):
+        out.append(advect(out[-1], disps[:, j]))
+    return out
+
+
+def roll_backward(z1, disps):
+    """Backward in time from Z_N = z1 with negated fields: Z_j = advect(Z_{j+1}, −d_j).
+    Returns list of N+1 tensors indexed by time (index 0 = earliest)."""
+    n = disps.shape[1]
+    out = [None] * (n + 1)
+    out[n] = z1
+    for j in range(n - 1, -1, -1):
+        out[j] = advect(out[j + 1], -disps[:, j])
+    return out

@@ -1,0 +1,36 @@
+"""Loss terms, masked by valid pixels. Means, not sums, so the λ weights do not depend on patch size."""
+import torch
+
+
+def masked_mse(a, b, mask):
+    """mask (B, 1, H, W) float; mean over valid pixels and channels."""
+    d = (a.float() - b.float()) ** 2 * mask
+    return d.sum() / (mask.sum() * a.shape[1]).clamp(min=1.0)
+
+
+def magnitude(raw):
+    """λ_mag term: mean |W|² over steps and pixels (raw: (B, N, 2, H, W))."""
+    return (raw.float() ** 2).sum(dim=2).mean()
+
+
+def smoothness(raw):
+    """λ_smooth term: mean |W_t − W_{t−1}|² over consecutive steps."""
+    if raw.shape[1] < 2:
+        return raw.new_zeros(())
+    return ((raw[:, 1:] - raw[:, :-1]).float() ** 2).sum(dim=2).mean()
+
+
+def total_loss(terms, target0, target1, mask0, mask1, cfg):
+    dyn = masked_mse(terms["pred1"], target1, mask1)
+    if terms["pred0"] is not None:
+        dyn = 0.5 * (dyn + masked_mse(terms["pred0"], target0, mask0))
+    ae = 0.0
+    both = mask0 * mask1
+    for a, b, kind in terms["ae"]:
+        ae = ae + masked_mse(a, b, mask0 if kind == "image" else both)
+    mag = magnitude(terms["raw"])
+    smo = smoothness(terms["raw"])
+    loss = dyn + cfg.lambda_ae * ae + cfg.lambda_mag * mag + cfg.lambda_smooth * smo
+    return loss, {"loss": float(loss.detach()), "dynamics": float(dyn.detach()),
+                  "autoencoder": float(ae.detach()), "magnitude": float(mag.detach()),
+                  "smoothness": float(smo.detach())}

@@ -1,0 +1,166 @@
+"""Networks: encoder φ, U-nets (field extractor η, decoder ψ) and the whole in-between model.
+
+U-nets: max-pool down, resize-convolution up (bilinear upsample to the skip's size, then a conv; no
+transposed convolutions), skips joined by resizing and concatenating.  Any input size works.
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .advection import roll_forward, roll_backward
+
+
+def _act():
+    return nn.LeakyReLU(0.2)
+
+
+class Encoder(nn.Module):
+    """φ: 3×3 convolutions only, leaky ReLU 0.2, image (C) → one latent channel on the same grid."""
+
+    def __init__(self, in_ch, widths):
+        super().__init__()
+        layers, c = [], in_ch
+        for w in widths:
+            layers += [nn.Conv2d(c, w, 3, padding=1, padding_mode="replicate"), _act()]
+            c = w
+        layers.append(nn.Conv2d(c, 1, 3, padding=1, padding_mode="replicate"))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class _Block(nn.Sequential):
+    def __init__(self, cin, cout, k):
+        p = k // 2
+        super().__init__(nn.Conv2d(cin, cout, k, padding=p, padding_mode="replicate"), _act(),
+                         nn.Conv2d(cout, cout, k, padding=p, padding_mode="replicate"), _act())
+
+
+class UNet(nn.Module):
+    def __init__(self, in_ch, out_ch, width_in, stages, bottleneck, k, zero_out=False):
+        super().__init__()
+        p = k // 2
+        self.inp = nn.Sequential(nn.Conv2d(in_ch, width_in, k, padding=p, padding_mode="replicate"), _act())
+        self.down = nn.ModuleList()
+        c = width_in
+        for w in stages:
+            self.down.append(_Block(c, w, k))
+            c = w
+        self.bottom = _Block(c, bottleneck, k)
+        self.upconv = nn.ModuleList()
+        self.upblock = nn.ModuleList()
+        c = bottleneck
+        for w in reversed(stages):
+            self.upconv.append(nn.Sequential(nn.Conv2d(c, w, k, padding=p, padding_mode="replicate"), _act()))
+            self.upblock.append(_Block(2 * w, w, k))
+            c = w
+        self.out = nn.Conv2d(c, out_ch, 1)
+        if zero_out:
+            nn.init.zeros_(self.out.weight)
+            nn.init.zeros_(self.out.bias)
+
+    def forward(self, x):
+        x = self.inp(x)
+        skips = []
+        for blk in self.down:
+            x = blk(x)
+            skips.append(x)
+            x = F.max_pool2d(x, 2, ceil_mode=True)
+        x = self.bottom(x)
+        for conv, blk, skip in zip(self.upconv, self.upblock, reversed(skips)):
+            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            x = conv(x)
+            x = blk(torch.cat([x, skip], dim=1))
+        return self.out(x)
+
+
+class InBetweenNet(nn.Module):
+    """The whole model. All tensors are normalised images (B, C, H, W).
+
+    ``fields(x0, x1, flow)`` gives per-step pixel displacements (B, N, 2, H, W);
+    ``frames(...)`` gives the N+1 normalised frames; ``training_terms(...)`` the loss ingredients.
+    """
+
+    def __init__(self, cfg, bands):
+        super().__init__()
+        self.cfg = cfg
+        self.bands = bands
+        n = cfg.steps
+        self.encoder = Encoder(bands, cfg.encoder_widths)
+        if cfg.mode == "paper":
+            field_in = bands
+        else:
+            field_in = 2 * bands + (2 if cfg.flow_init else 0)
+        # accurate mode: residual fields, start at exactly the flow initialisation
+        self.field_net = UNet(field_in, 2 * n, cfg.unet_in, cfg.unet_stages, cfg.unet_bottleneck,
+                              cfg.field_kernel, zero_out=(cfg.mode != "paper"))
+        dec_in = 1 + (bands if cfg.residual_decoder else 0)
+        self.decoder = UNet(dec_in, bands, cfg.unet_in, cfg.unet_stages, cfg.unet_bottleneck,
+                            cfg.decoder_kernel, zero_out=cfg.residual_decoder)
+
+    # -- fields --------------------------------------------------------------------------------
+    def fields(self, x0, x1=None, flow=None):
+        """Per-step displacement in pixels, (B, N, 2, H, W), plus the raw network output."""
+        cfg = self.cfg
+        b, _, h, w = x0.shape
+        n = cfg.steps
+        if cfg.mode == "paper":
+            raw = self.field_net(x0).view(b, n, 2, h, w)
+            disp = raw.float() * (cfg.dt * cfg.patch_size)  # [0,1]^2 spans one training patch
+            return disp, raw
+        inp = [x0, x1]
+        if cfg.flow_init:
+            inp.append(flow / 10.0)
+        raw = self.field_net(torch.cat(inp, dim=1)).view(b, n, 2, h, w).float()
+        disp = raw
+        if cfg.flow_init:
+            disp = disp + (flow.float() / n).unsqueeze(1)
+        return disp, raw
+
+    def decode(self, z, base=None):
+        if self.cfg.residual_decoder:
+            return base + self.decoder(torch.cat([z, base], dim=1))
+        return self.decoder(z)
+
+    # -- frames --------------------------------------------------------------------------------
+    def frames(self, x0, x1, flow=None):
+        """Normalised frames 0..N (list), frame 0 = x0, frame N = x1 exactly."""
+        cfg = self.cfg
+        n = cfg.steps
+        disp, _ = self.fields(x0, x1, flow)
+        z0 = self.encoder(x0)
+        out = [x0]
+        if not cfg.bidirectional:
+            zs = roll_forward(z0, disp)
+            for j in range(1, n):
+                out.append(self.decoder(zs[j]) if not cfg.residual_decoder else self.decode(zs[j], x0))
+        else:
+            z1 = self.encoder(x1)
+            fwd = roll_forward(torch.cat([z0, x0], 1), disp)
+            bwd = roll_backward(torch.cat([z1, x1], 1), disp)
+            for j in range(1, n):
+                t = j / n
+                mix = (1 - t) * fwd[j] + t * bwd[j]
+                z, base = mix[:, :1], mix[:, 1:]
+                out.append(self.decode(z, base) if cfg.residual_decoder else self.decoder(z))
+        out.append(x1)
+        return out, disp
+
+    def training_terms(self, x0, x1, flow=None):
+        """Return (pred1, pred0 or None, ae_terms list of (a, b), raw fields, disp)."""
+        cfg = self.cfg
+        disp, raw = self.fields(x0, x1, flow)
+        z0 = self.encoder(x0)
+        z1 = self.encoder(x1)
+        if not cfg.bidirectional:
+            zs = roll_forward(z0, disp)
+            pred1 = self.decoder(zs[-1])
+            ae = [(self.decoder(z0), x0, "image"), (zs[-1], z1, "latent")]
+            return dict(pred1=pred1, pred0=None, ae=ae, raw=raw, disp=disp)
+        fwd = roll_forward(torch.cat([z0, x0], 1), disp)[-1]
+        bwd = roll_backward(torch.cat([z1, x1], 1), disp)[0]
+        pred1 = self.decode(fwd[:, :1], fwd[:, 1:])
+        pred0 = self.decode(bwd[:, :1], bwd[:, 1:])
+        ae = [(self.decode(z0, x0), x0, "image"), (fwd[:, :1], z1, "latent"), (bwd[:, :1], z0, "latent")]
+        return dict(pred1=pred1, pred0=pred0, ae=ae, raw=raw, disp=disp)

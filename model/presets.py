@@ -1,0 +1,156 @@
+"""Presets and the training configuration (no torch import: the plugin reads this at load time).
+
+Two modes share one network family:
+
+``paper``     the seed paper as written: encoder φ → one latent channel, field extractor η(X0) → N
+              fields in latent-domain units ([0, 1]² spans one *training* patch), semi-Lagrangian
+              advection with Δt, decoder ψ(Z_j); each patch scaled to [−1, 1].
+``accurate``  (default) still a one-channel latent advected by N velocity fields, but
+              - the fields start from a classical flow estimate (DIS, both directions, averaged) and
+                η(X0, X1, flow) learns a residual on top (fields in pixels per step);
+              - the latent and the image are advected forward from X0 and backward from X1 (fields
+                negated) and blended by time; ψ decodes a residual on top of the advected image;
+              - one global normalisation for the pair (no per-patch scaling, so tiles agree).
+"""
+from dataclasses import dataclass, field, asdict, fields as dc_fields
+
+PRESET_NAMES = ["fast", "paper-example-1", "paper-example-2", "paper-example-3"]
+MODE_NAMES = ["accurate", "paper"]
+
+# The seed's Tables 2-4 (see DESIGN.md) plus the CPU-friendly "fast" preset.
+_PRESETS = {
+    "fast": dict(encoder_widths=(8, 16, 8), unet_in=8, unet_stages=(8, 16), unet_bottleneck=32,
+                 steps=10, stride=(8, 8), lambda_ae=1.0, lambda_mag=0.01, lambda_smooth=0.01,
+                 lr=1e-3, gamma=0.8, iterations=300, batch_size=4, patch_size=96),
+    "paper-example-1": dict(encoder_widths=(32, 64, 128, 64, 32, 16, 8), unet_in=16,
+                            unet_stages=(16, 32, 64), unet_bottleneck=128, steps=10, stride=(1, 1),
+                            lambda_ae=1.0, lambda_mag=0.01, lambda_smooth=0.01, lr=1e-4, gamma=0.8,
+                            iterations=20000, batch_size=8, patch_size=256),
+    "paper-example-2": dict(encoder_widths=(16, 32, 64, 32, 16, 8), unet_in=32,
+                            unet_stages=(32, 64, 128), unet_bottleneck=256, steps=8, stride=(10, 10),
+                            lambda_ae=1.0, lambda_mag=0.001, lambda_smooth=0.06, lr=1e-4, gamma=0.9,
+                            iterations=20000, batch_size=8, patch_size=256),
+    "paper-example-3": dict(encoder_widths=(16, 32, 64, 32, 16, 8), unet_in=32,
+                            unet_stages=(32, 64, 128), unet_bottleneck=256, steps=10, stride=(10, 10),
+                            lambda_ae=1.0, lambda_mag=0.01, lambda_smooth=0.01, lr=1e-4, gamma=0.8,
+                            iterations=20000, batch_size=8, patch_size=256),
+}
+
+MIN_PATCH = 16  # smallest patch the U-nets accept (two poolings, 3x3/5x5 kernels)
+
+
+@dataclass
+class TrainConfig:
+    preset: str = "fast"
+    mode: str = "accurate"
+    steps: int = 10                 # N, number of advection steps (frames 0..N)
+    iterations: int = 300
+    batch_size: int = 4
+    patch_size: int = 96
+    stride: tuple = (8, 8)          # (rows, cols) between candidate patch corners
+    lr: float = 1e-3
+    gamma: float = 0.8
+    decay_every: int = 10000        # lr *= gamma every decay_every iterations
+    lambda_ae: float = 1.0
+    lambda_mag: float = 0.01
+    lambda_smooth: float = 0.01
+    dt: float = 0.1                 # paper mode: Z(x, t+dt) = Z(x - W dt, t), W in [0,1]^2 units
+    encoder_widths: tuple = (8, 16, 8)
+    unet_in: int = 8
+    unet_stages: tuple = (8, 16)
+    unet_bottleneck: int = 32
+    field_kernel: int = 5
+    decoder_kernel: int = 3
+    # accurate mode
+    flow_init: bool = True          # start the fields from a DIS flow estimate (recomputed at inference)
+    flow_smooth: float = 2.0        # Gaussian sigma (px) applied to the initial flow
+    bidirectional: bool = True      # blend latent advected from X0 forward and from X1 backward
+    residual_decoder: bool = True   # psi decodes a residual on top of the advected image
+    patch_norm: bool = False        # scale each patch to [-1, 1] (paper) instead of one global scaling
+    min_valid_fraction: float = 0.5  # patches with fewer valid pixels are skipped when possible
+    log_every: int = 1
+
+    def to_dict(self):
+        d = asdict(self)
+        for k, v in d.items():
+            if isinstance(v, tuple):
+                d[k] = list(v)
+        return d
+
+    @classmethod
+    def from_dict(cls, d):
+        names = {f.name for f in dc_fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown configuration keys: {sorted(unknown)}")
+        kw = {}
+        for k, v in d.items():
+            kw[k] = tuple(v) if isinstance(v, list) else v
+        cfg = cls(**kw)
+        validate(cfg)
+        return cfg
+
+
+def _mode_defaults(mode):
+    if mode == "paper":
+        return dict(flow_init=False, bidirectional=False, residual_decoder=False, patch_norm=True)
+    return dict(flow_init=True, bidirectional=True, residual_decoder=True, patch_norm=False)
+
+
+def make_config(preset="fast", mode="accurate", **overrides):
+    """Configuration for ``preset`` and ``mode`` with ``overrides`` (None values are ignored)."""
+    if preset not in _PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESET_NAMES)}")
+    if mode not in MODE_NAMES:
+        raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODE_NAMES)}")
+    kw = dict(_PRESETS[preset])
+    kw.update(_mode_defaults(mode))
+    names = {f.name for f in dc_fields(TrainConfig)}
+    for k, v in overrides.items():
+        if v is None:
+            continue
+        if k not in names or k in ("preset", "mode"):
+            raise ValueError(f"unknown configuration override {k!r}")
+        if k == "stride":
+            if isinstance(v, (int, float)):
+                v = (int(v), int(v))
+            else:
+                v = tuple(int(s) for s in v)
+        if k in ("encoder_widths", "unet_stages"):
+            v = tuple(int(s) for s in v)
+        kw[k] = v
+    cfg = TrainConfig(preset=preset, mode=mode, **kw)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg):
+    def pos_int(name, minimum=1):
+        v = getattr(cfg, name)
+        if isinstance(v, bool) or not isinstance(v, (int,)) or v < minimum:
+            raise ValueError(f"{name} must be an integer >= {minimum}, got {v!r}")
+
+    if cfg.mode not in MODE_NAMES:
+        raise ValueError(f"unknown mode {cfg.mode!r}; choose one of {', '.join(MODE_NAMES)}")
+    pos_int("steps", 1)
+    pos_int("iterations", 0)
+    pos_int("batch_size", 1)
+    pos_int("patch_size", MIN_PATCH)
+    pos_int("decay_every", 1)
+    if len(cfg.stride) != 2 or any((not isinstance(s, int)) or s < 1 for s in cfg.stride):
+        raise ValueError(f"stride must be one or two integers >= 1, got {cfg.stride!r}")
+    for name in ("lr", "dt"):
+        v = getattr(cfg, name)
+        if not isinstance(v, (int, float)) or not v > 0:
+            raise ValueError(f"{name} must be a positive number, got {v!r}")
+    if not isinstance(cfg.gamma, (int, float)) or not 0 < cfg.gamma <= 1:
+        raise ValueError(f"gamma must be in (0, 1], got {cfg.gamma!r}")
+    for name in ("lambda_ae", "lambda_mag", "lambda_smooth", "flow_smooth"):
+        v = getattr(cfg, name)
+        if not isinstance(v, (int, float)) or v < 0:
+            raise ValueError(f"{name} must be a number >= 0, got {v!r}")
+    if not cfg.encoder_widths or any(w < 1 for w in cfg.encoder_widths):
+        raise ValueError("encoder_widths must be a non-empty list of positive widths")
+    if not cfg.unet_stages or any(w < 1 for w in cfg.unet_stages):
+        raise ValueError("unet_stages must be a non-empty list of positive widths")
+    return cfg

@@ -1,0 +1,168 @@
+"""Training loop: one model per image pair."""
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .presets import make_config, MIN_PATCH
+from .patches import normalise, PatchSampler, cut, patch_scale
+from .device import resolve_device, autocast, oom_message
+
+
+class TrainingCanceled(Exception):
+    """Raised when ``is_canceled()`` returns True during training."""
+
+
+@dataclass
+class TrainResult:
+    model: object
+    config: object
+    history: list
+    seconds: float
+    device: str
+    normalisation: dict
+    bands: int = 1
+    figures: dict = field(default_factory=dict)
+
+
+def check_pair(x0, x1, valid=None):
+    """Validate a pair; returns float32 (C, H, W) arrays and the bool (H, W) valid mask."""
+    x0 = np.asarray(x0, dtype=np.float32)
+    x1 = np.asarray(x1, dtype=np.float32)
+    if x0.ndim == 2:
+        x0 = x0[None]
+    if x1.ndim == 2:
+        x1 = x1[None]
+    if x0.ndim != 3 or x1.ndim != 3:
+        raise ValueError(f"images must be (bands, rows, cols) arrays, got shapes {x0.shape} and {x1.shape}")
+    if x0.shape[0] != x1.shape[0]:
+        raise ValueError(f"the two images have different band counts ({x0.shape[0]} and {x1.shape[0]})")
+    if x0.shape != x1.shape:
+        raise ValueError(f"the two images must have the same size, got {x0.shape[1:]} and {x1.shape[1:]}")
+    finite = np.isfinite(x0).all(axis=0) & np.isfinite(x1).all(axis=0)
+    if valid is None:
+        valid = finite
+    else:
+        valid = np.asarray(valid, dtype=bool)
+        if valid.shape != x0.shape[1:]:
+            raise ValueError(f"valid mask shape {valid.shape} does not match the images {x0.shape[1:]}")
+        valid = valid & finite
+    return x0, x1, valid
+
+
+def normalisation_of(x0, x1, valid):
+    lo, hi = [], []
+    for c in range(x0.shape[0]):
+        vals = np.concatenate([x0[c][valid], x1[c][valid]])
+        if vals.size == 0:
+            raise ValueError("the images have no valid pixel in common")
+        lo.append(float(vals.min()))
+        hi.append(float(vals.max()))
+    if all(h <= l for l, h in zip(lo, hi)):
+        raise ValueError("both images are constant: there is nothing to learn")
+    hi = [h if h > l else l + 1.0 for l, h in zip(lo, hi)]
+    return {"kind": "minmax-per-band", "lo": lo, "hi": hi}
+
+
+def _seed_everything(seed):
+    import torch
+    import random
+    random.seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    torch.manual_seed(seed)
+
+
+def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=None, is_canceled=None,
+               log=None):
+    """Train a model that goes from ``x0`` to ``x1``; see the module docs of networks/presets."""
+    import torch
+    from .networks import InBetweenNet
+    from .losses import total_loss
+    from .fieldinit import initial_flow
+
+    cfg = config if config is not None else make_config()
+    x0, x1, valid = check_pair(x0, x1, valid)
+    c, h, w = x0.shape
+    if min(h, w) < MIN_PATCH:
+        raise ValueError(f"images of {h}x{w} pixels are smaller than the smallest usable patch "
+                         f"({MIN_PATCH}x{MIN_PATCH})")
+    if valid.sum() < MIN_PATCH * MIN_PATCH:
+        raise ValueError("too few valid pixels to train on")
+    norm = normalisation_of(x0, x1, valid)
+    patch = min(cfg.patch_size, h, w)
+    if patch != cfg.patch_size and log:
+        log(f"Patch size reduced from {cfg.patch_size} to {patch} to fit the {h}x{w} image")
+
+    dev = resolve_device(device, log)
+    _seed_everything(seed)
+    t_start = time.time()
+    x0n = normalise(x0, valid, norm["lo"], norm["hi"])
+    x1n = normalise(x1, valid, norm["lo"], norm["hi"])
+    flow = None
+    if cfg.mode != "paper" and cfg.flow_init:
+        flow = initial_flow(x0, x1, valid, cfg.flow_smooth)
+        if log:
+            mag = np.hypot(flow[0], flow[1])[valid]
+            log(f"Initial flow: mean displacement {mag.mean():.2f} px, max {mag.max():.2f} px over the interval")
+
+    model = InBetweenNet(cfg, c)
+    model.register_buffer("norm_lo", torch.tensor(norm["lo"], dtype=torch.float32))
+    model.register_buffer("norm_hi", torch.tensor(norm["hi"], dtype=torch.float32))
+    model.to(dev)
+    cuda = dev.type == "cuda"
+    if cuda:
+        model.to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.decay_every, gamma=cfg.gamma)
+
+    try:
+        images = torch.from_numpy(np.stack([x0n, x1n])).to(dev)          # (2, C, H, W)
+        vmask = torch.from_numpy(valid.astype(np.float32))[None].to(dev)  # (1, H, W)
+        flow_t = torch.from_numpy(flow).to(dev) if flow is not None else None
+        sampler = PatchSampler(h, w, patch, cfg.stride, valid, cfg.min_valid_fraction, seed)
+        history = []
+        model.train()
+        total = cfg.iterations
+        for it in range(1, total + 1):
+            if is_canceled is not None and is_canceled():
+                raise TrainingCanceled("training canceled")
+            corners = sampler.corners(cfg.batch_size)
+            pair = cut(images, corners, patch)           # (B, 2, C, P, P)
+            a, b = pair[:, 0], pair[:, 1]
+            m = cut(vmask, corners, patch)                # (B, 1, P, P)
+            fl = cut(flow_t, corners, patch) if flow_t is not None else None
+            if cfg.patch_norm:
+                a, b, _ = patch_scale(a, b, m)
+            if cuda:
+                a = a.contiguous(memory_format=torch.channels_last)
+                b = b.contiguous(memory_format=torch.channels_last)
+            with autocast(dev):
+                terms = model.training_terms(a, b, fl)
+            loss, parts = total_loss(terms, a, b, m, m, cfg)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            if not np.isfinite(parts["loss"]):
+                raise RuntimeError(f"training diverged at iteration {it} (loss is not finite); "
+                                   "try a smaller learning rate")
+            parts["iteration"] = it
+            history.append(parts)
+            if progress is not None and (it % max(cfg.log_every, 1) == 0 or it == total):
+                progress(it, total, parts)
+    except Exception as e:  # OOM → clear message
+        if cuda and isinstance(e, torch.cuda.OutOfMemoryError):
+            raise RuntimeError(oom_message("training")) from e
+        raise
+    seconds = time.time() - t_start
+    model.eval()
+    model.to("cpu")
+    if cuda:
+        model.to(memory_format=torch.contiguous_format)
+    if log:
+        log(f"Trained {cfg.iterations} iterations in {seconds:.1f} s on {dev}")
+    figures = {"iterations": cfg.iterations, "seconds": round(seconds, 3),
+               "final_loss": history[-1]["loss"] if history else None, "seed": seed,
+               "patch_size_used": patch, "height": h, "width": w}
+    return TrainResult(model=model, config=cfg, history=history, seconds=seconds, device=str(dev),
+                       normalisation=norm, bands=c, figures=figures)
