@@ -1,0 +1,365 @@
+"""Layer styling and temporal set-up in QGIS (works without iface, e.g. under a plain QgsApplication).
+
+Frames: one raster layer per frame (QGIS 3.22 has no per-band time), same symbology across frames,
+each with a fixed temporal range [t_j, t_j+1), in one layer-tree group. Field: point layer with
+arrow markers (data-defined angle from "direction", size from "speed"), time from "time".
+"""
+import os
+import tempfile
+from datetime import datetime, timedelta, timezone
+
+from osgeo import gdal
+from qgis.core import (
+    QgsContrastEnhancement, QgsDateTimeRange, QgsInterval, QgsLayerTreeGroup, QgsMarkerSymbol,
+    QgsMeshLayer, QgsMultiBandColorRenderer, QgsProject, QgsProperty, QgsRasterLayer,
+    QgsRasterLayerTemporalProperties, QgsSimpleMarkerSymbolLayer, QgsSimpleMarkerSymbolLayerBase,
+    QgsSingleBandGrayRenderer, QgsSingleSymbolRenderer, QgsSymbolLayer, QgsUnitTypes, QgsVectorLayer,
+    QgsVectorLayerTemporalProperties,
+)
+from qgis.PyQt.QtCore import QDate, QDateTime, Qt, QTime
+from qgis.PyQt.QtGui import QColor
+
+FRAMES_GROUP = "In-between frames"
+FIELD_LAYER_NAME = "advection field"
+
+
+# ------------------------------------------------------------------------------------------ time
+def to_qdatetime(t):
+    """datetime (naive = UTC) or QDateTime -> QDateTime in UTC."""
+    if isinstance(t, QDateTime):
+        return t.toUTC()
+    if t.tzinfo is not None:
+        t = t.astimezone(timezone.utc)
+    return QDateTime(QDate(t.year, t.month, t.day),
+                     QTime(t.hour, t.minute, t.second, t.microsecond // 1000), Qt.UTC)
+
+
+def to_datetime(q):
+    """QDateTime -> tz-aware UTC datetime."""
+    return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(milliseconds=q.toMSecsSinceEpoch())
+
+
+def frame_ranges(times):
+    """(start, end) for each of N+1 frame times: [t_j, t_j+1), the last one [t_N, t_N + Δt)."""
+    times = list(times)
+    if len(times) == 1:
+        return [(times[0], times[0] + timedelta(seconds=1))]
+    out = []
+    for j, t in enumerate(times):
+        end = times[j + 1] if j + 1 < len(times) else t + (t - times[j - 1])
+        out.append((t, end))
+    return out
+
+
+def set_frame_time(layer, start, end, persist_safe=False):
+    """Make a raster layer temporal with the fixed range from start to end (end excluded).
+
+    The beginning is stored as excluded too: QGIS 3.22's QgsTemporalRange.overlaps() ignores the
+    Temporal Controller frame's excluded end, so with [t_j, t_j+1) frame j would also show during the
+    controller frame [t_j-1, t_j) and two frames would be drawn at once. (t_j, t_j+1) shows exactly
+    frame j during [t_j, t_j+1) for any controller step (checked in tests/test_layers.py).
+
+    QGIS 3.22 also does not save these flags in project files (a reloaded range is [begin, end],
+    both included) and saves whole seconds only. With ``persist_safe`` the range is stored as
+    [floor(t_j) + 1 s, floor(t_j+1) - 1 s], both included, which selects the same frame per
+    controller frame before and after saving; ``write_project`` uses it (frames of 3 s or more).
+    """
+    begin, finish = to_qdatetime(start), to_qdatetime(end)
+    if persist_safe and begin.secsTo(finish) >= 3:
+        b = begin.addMSecs(-begin.time().msec()).addSecs(1)
+        e = finish.addMSecs(-finish.time().msec()).addSecs(-1)
+        rng = QgsDateTimeRange(b, e, True, True)
+    else:
+        rng = QgsDateTimeRange(begin, finish, False, False)
+    props = layer.temporalProperties()
+    props.setMode(QgsRasterLayerTemporalProperties.ModeFixedTemporalRange)
+    props.setFixedTemporalRange(rng)
+    props.setIsActive(True)
+    return layer
+
+
+# ----------------------------------------------------------------------------------- symbology
+def shared_value_range(paths, max_bands=3):
+    """Per band (up to ``max_bands``) the (min, max) over all frame files, ignoring nodata."""
+    ranges = None
+    for path in paths:
+        ds = gdal.Open(str(path))
+        if ds is None:
+            continue
+        n = min(ds.RasterCount, max_bands)
+        if ranges is None:
+            ranges = [[float("inf"), float("-inf")] for _ in range(n)]
+        for b in range(min(n, len(ranges))):
+            try:
+                lo, hi = ds.GetRasterBand(b + 1).ComputeRasterMinMax(False)
+            except RuntimeError:  # band entirely nodata
+                continue
+            ranges[b][0] = min(ranges[b][0], lo)
+            ranges[b][1] = max(ranges[b][1], hi)
+        ds = None
+    if not ranges:
+        return []
+    return [(lo, hi) if lo <= hi else (0.0, 1.0) for lo, hi in ranges]
+
+
+def _contrast(layer, band, lo, hi):
+    ce = QgsContrastEnhancement(layer.dataProvider().dataType(band))
+    ce.setContrastEnhancementAlgorithm(QgsContrastEnhancement.StretchToMinimumMaximum, True)
+    ce.setMinimumValue(lo)
+    ce.setMaximumValue(hi if hi > lo else lo + 1)
+    return ce
+
+
+def _reflectivity_shader(lo, hi):
+    from qgis.core import QgsColorRampShader, QgsRasterShader, QgsStyle
+    ramp = QgsStyle.defaultStyle().colorRamp("Turbo") or QgsStyle.defaultStyle().colorRamp("Spectral")
+    fn = QgsColorRampShader(lo, hi, ramp, QgsColorRampShader.Interpolated)
+    fn.classifyColorRamp(9, -1)
+    shader = QgsRasterShader(lo, hi)
+    shader.setRasterShaderFunction(fn)
+    return shader
+
+
+def style_frame(layer, value_range=None, style="grey"):
+    """Same symbology on every frame: grey stretch (or a reflectivity-like ramp with ``style``
+    "reflectivity") for 1-2 bands, RGB for >= 3 bands, with the shared min/max ``value_range``
+    (list of (min, max) per band, as from ``shared_value_range``)."""
+    if value_range is None:
+        value_range = shared_value_range([layer.source()])
+    value_range = list(value_range) or [(0.0, 1.0)]
+    while len(value_range) < 3:
+        value_range.append(value_range[-1])
+    provider = layer.dataProvider()
+    if layer.bandCount() >= 3:
+        r = QgsMultiBandColorRenderer(provider, 1, 2, 3)
+        r.setRedContrastEnhancement(_contrast(layer, 1, *value_range[0]))
+        r.setGreenContrastEnhancement(_contrast(layer, 2, *value_range[1]))
+        r.setBlueContrastEnhancement(_contrast(layer, 3, *value_range[2]))
+    elif style == "reflectivity":
+        from qgis.core import QgsSingleBandPseudoColorRenderer
+        lo, hi = value_range[0]
+        r = QgsSingleBandPseudoColorRenderer(provider, 1, _reflectivity_shader(lo, hi))
+        r.setClassificationMin(lo)
+        r.setClassificationMax(hi)
+    else:
+        r = QgsSingleBandGrayRenderer(provider, 1)
+        r.setContrastEnhancement(_contrast(layer, 1, *value_range[0]))
+    layer.setRenderer(r)
+    layer.triggerRepaint()
+    return layer
+
+
+# ---------------------------------------------------------------------------------- layer tree
+def _group(project, group_name):
+    root = project.layerTreeRoot()
+    group = root.findGroup(group_name)
+    if group is None:
+        group = root.insertGroup(0, group_name)
+    return group
+
+
+def move_to_group(layer, project, group_name=FRAMES_GROUP):
+    """Put an already added layer into ``group_name`` (created at the top), last in the group."""
+    if project is None:
+        return None
+    group = _group(project, group_name)
+    root = project.layerTreeRoot()
+    node = root.findLayer(layer.id())
+    if node is not None and node.parent() is group:
+        return group
+    if project.mapLayer(layer.id()) is None:
+        project.addMapLayer(layer, False)
+    group.addLayer(layer)
+    if node is not None:
+        node.parent().removeChildNode(node)
+    return group
+
+
+def frame_layers(paths, times, group_name=FRAMES_GROUP, project=None, style="grey", value_range=None,
+                 persist_safe=False):
+    """Load frame files as temporal raster layers with shared symbology.
+
+    Frame j is active over [t_j, t_j+1) (the last over [t_N, t_N + Δt)). With ``project`` they are
+    added to a group ``group_name`` (frame 000 first). Returns the layers.
+    """
+    paths = [str(p) for p in paths]
+    if len(times) != len(paths):
+        raise ValueError(f"{len(paths)} frames but {len(times)} times")
+    value_range = value_range or shared_value_range(paths)
+    layers = []
+    group = _group(project, group_name) if project is not None else None
+    for path, (start, end) in zip(paths, frame_ranges(times)):
+        t = start.astimezone(timezone.utc) if start.tzinfo else start
+        name = f"{os.path.splitext(os.path.basename(path))[0]} {t:%Y-%m-%d %H:%M:%S}"
+        layer = QgsRasterLayer(path, name, "gdal")
+        if not layer.isValid():
+            raise ValueError(f"QGIS cannot load frame {path}")
+        style_frame(layer, value_range, style)
+        set_frame_time(layer, start, end, persist_safe)
+        if project is not None:
+            project.addMapLayer(layer, False)
+            group.addLayer(layer)
+        layers.append(layer)
+    return layers
+
+
+# --------------------------------------------------------------------------------------- field
+def _field_times(layer):
+    idx = layer.fields().indexOf("time")
+    if idx < 0:
+        return []
+    vals = [v for v in layer.uniqueValues(idx) if isinstance(v, QDateTime) and v.isValid()]
+    return sorted(vals, key=lambda q: q.toMSecsSinceEpoch())
+
+
+def field_step_seconds(layer):
+    ts = _field_times(layer)
+    if len(ts) < 2:
+        return 0.0
+    return (ts[1].toMSecsSinceEpoch() - ts[0].toMSecsSinceEpoch()) / 1000.0
+
+
+def style_field_layer(layer, step_seconds=None, max_speed=None, color="#1f3b99", min_size=1.8,
+                      max_size=7.0):
+    """Arrow markers pointing where the motion goes (angle = "direction", clockwise from north),
+    size scaled linearly from "speed" (0 .. max speed -> min_size .. max_size mm), colour from the
+    Plasma ramp by speed; temporal from field "time", each step visible for its duration."""
+    if max_speed is None:
+        idx = layer.fields().indexOf("speed")
+        mv = layer.maximumValue(idx) if idx >= 0 else None
+        try:
+            max_speed = float(mv)
+        except (TypeError, ValueError):
+            max_speed = 0.0
+    max_speed = max_speed if max_speed and max_speed > 0 else 1.0
+    sl = QgsSimpleMarkerSymbolLayer(QgsSimpleMarkerSymbolLayerBase.Arrow, 4.0)
+    sl.setColor(QColor(color))
+    sl.setStrokeColor(QColor(255, 255, 255, 200))
+    sl.setStrokeWidth(0.1)
+    sl.setDataDefinedProperty(QgsSymbolLayer.PropertyAngle, QgsProperty.fromField("direction"))
+    sl.setDataDefinedProperty(QgsSymbolLayer.PropertySize, QgsProperty.fromExpression(
+        f'coalesce(scale_linear("speed", 0, {max_speed!r}, {min_size}, {max_size}), {min_size})'))
+    sl.setDataDefinedProperty(QgsSymbolLayer.PropertyFillColor, QgsProperty.fromExpression(
+        f"coalesce(ramp_color('Plasma', scale_linear(\"speed\", 0, {max_speed!r}, 0, 0.9)), '{color}')"))
+    symbol = QgsMarkerSymbol()
+    symbol.changeSymbolLayer(0, sl)
+    layer.setRenderer(QgsSingleSymbolRenderer(symbol))
+
+    if layer.fields().indexOf("time") >= 0:
+        if step_seconds is None:
+            step_seconds = field_step_seconds(layer)
+        set_field_time(layer, step_seconds)
+    layer.triggerRepaint()
+    return layer
+
+
+def set_field_time(layer, step_seconds, field="time"):
+    """Temporal properties from ``field``: each feature visible over [time, time + step_seconds).
+
+    QGIS 3.22 compiles the "single field + fixed duration" filter ("time" > begin - duration) to
+    OGR SQL where GeoPackage datetimes compare as text ('...T14:45:00.000Z' > '...T14:45:00'), so
+    the previous step's arrows would show too. Start/end expressions built on ``field`` are
+    evaluated by QGIS itself and select exactly one step per Temporal Controller frame.
+    """
+    props = layer.temporalProperties()
+    props.setStartField(field)
+    props.setDurationUnits(QgsUnitTypes.TemporalSeconds)
+    props.setFixedDuration(float(step_seconds or 0.0))
+    props.setAccumulateFeatures(False)
+    if step_seconds and step_seconds > 0:
+        props.setMode(QgsVectorLayerTemporalProperties.ModeFeatureDateTimeStartAndEndFromExpressions)
+        props.setStartExpression(f'to_datetime("{field}")')
+        props.setEndExpression(f'to_datetime("{field}") + make_interval(seconds:={float(step_seconds)!r})')
+    else:
+        props.setMode(QgsVectorLayerTemporalProperties.ModeFeatureDateTimeInstantFromField)
+    props.setIsActive(True)
+    return layer
+
+
+def style_mesh_layer(layer, streamlines=False):
+    """Show the first vector dataset group of a field mesh as arrows (or streamlines)."""
+    from qgis.core import QgsMeshDatasetIndex, QgsMeshRendererVectorSettings
+    dp = layer.dataProvider()
+    groups = [i for i in range(dp.datasetGroupCount()) if dp.datasetGroupMetadata(i).isVector()]
+    if not groups:
+        return layer
+    g = groups[0]
+    settings = layer.rendererSettings()
+    settings.setActiveVectorDatasetGroup(g)
+    settings.setActiveScalarDatasetGroup(g)
+    vs = settings.vectorSettings(g)
+    vs.setSymbology(QgsMeshRendererVectorSettings.Streamlines if streamlines
+                    else QgsMeshRendererVectorSettings.Arrows)
+    vs.setOnUserDefinedGrid(True)
+    vs.setUserGridCellWidth(25)
+    vs.setUserGridCellHeight(25)
+    settings.setVectorSettings(g, vs)
+    layer.setRendererSettings(settings)
+    if hasattr(layer, "setStaticVectorDataset"):
+        layer.setStaticVectorDataset(QgsMeshDatasetIndex(g, 0))
+    return layer
+
+
+# ------------------------------------------------------------------------------------- project
+def write_project(path, frame_paths, times, field_path=None, netcdf_path=None, group_name=FRAMES_GROUP,
+                  style="grey", title="In-between", fps=4):
+    """Write a .qgz with the temporal frame group, the styled field layer and (optionally) the
+    NetCDF mesh; project time range [t0, tN + Δt) so the Temporal Controller, stepping by Δt,
+    shows all N+1 frames; frame duration Δt. Written to a temp name beside ``path``, then moved.
+    Uses its own QgsProject, never the desktop's current project."""
+    path = str(path)
+    if not path.lower().endswith((".qgz", ".qgs")):
+        path += ".qgz"
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    project = QgsProject()
+    project.setTitle(title)
+    layers = frame_layers(frame_paths, times, group_name, project=project, style=style, persist_safe=True)
+    if layers and layers[0].crs().isValid():
+        project.setCrs(layers[0].crs())
+    root = project.layerTreeRoot()
+    if netcdf_path:
+        mesh = QgsMeshLayer(str(netcdf_path), f"{FIELD_LAYER_NAME} (mesh)", "mdal")
+        if mesh.isValid():
+            style_mesh_layer(mesh)
+            project.addMapLayer(mesh, False)
+            node = root.insertLayer(0, mesh)
+            node.setItemVisibilityChecked(field_path is None)
+    if field_path:
+        vl = QgsVectorLayer(str(field_path), FIELD_LAYER_NAME, "ogr")
+        if not vl.isValid():
+            raise ValueError(f"QGIS cannot load the field layer {field_path}")
+        steps = frame_ranges(times)
+        step = (steps[0][1] - steps[0][0]).total_seconds() if steps else None
+        style_field_layer(vl, step_seconds=step)
+        project.addMapLayer(vl, False)
+        root.insertLayer(0, vl)
+    if times:
+        ranges = frame_ranges(times)
+        t0, t_end = ranges[0][0], ranges[-1][1]
+        ts = project.timeSettings()
+        ts.setTemporalRange(QgsDateTimeRange(to_qdatetime(t0), to_qdatetime(t_end), True, False))
+        step = (ranges[0][1] - ranges[0][0]).total_seconds()
+        ts.setTimeStepUnit(QgsUnitTypes.TemporalSeconds)
+        ts.setTimeStep(step)
+        ts.setFramesPerSecond(fps)
+    if layers:
+        extent = layers[0].extent()
+        view = project.viewSettings()
+        from qgis.core import QgsReferencedRectangle
+        view.setDefaultViewExtent(QgsReferencedRectangle(extent, layers[0].crs()))
+    stem, ext = os.path.splitext(os.path.basename(path))
+    # QGIS names the .qgs inside a .qgz after the file's base name: keep the final stem first.
+    fd, tmp = tempfile.mkstemp(prefix=stem + ".part-", suffix=ext, dir=folder)
+    os.close(fd)
+    try:
+        if not project.write(tmp):
+            raise OSError(f"Could not write the project {path}: {project.error()}")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    finally:
+        project.clear()
+    return path
