@@ -42,7 +42,10 @@ def sample_indices(n, spacing):
 
 
 def _geod(grid):
-    from pyproj import Geod
+    import warnings
+    with warnings.catch_warnings():  # Debian's pyproj warns about PROJ data; Geod does not need it
+        warnings.simplefilter("ignore")
+        from pyproj import Geod
     srs = grid.srs()
     a = srs.GetSemiMajor()
     rf = srs.GetInvFlattening()
@@ -114,7 +117,9 @@ def field_arrays(fields, grid, times, spacing, valid=None):
         out["v"].append(v)
         out["speed"].append(np.hypot(u, v))
         out["direction"].append(np.degrees(np.arctan2(u, v)) % 360.0)
-    return {k: np.concatenate(v) if v else np.zeros(0) for k, v in out.items()}
+    arrays = {k: np.concatenate(v) if v else np.zeros(0) for k, v in out.items()}
+    arrays["times"] = [_utc(t) for t in times[:n]]
+    return arrays
 
 
 def field_rows(fields, grid, times, spacing, valid=None):
@@ -124,7 +129,7 @@ def field_rows(fields, grid, times, spacing, valid=None):
     the way the motion goes (atan2(u, v)). Invalid pixels (NaN field or ``valid`` False) are skipped.
     """
     a = field_arrays(fields, grid, times, spacing, valid)
-    ts = [_utc(t) for t in times]
+    ts = a["times"]
     return [dict(x=float(x), y=float(y), step=int(s), time=ts[int(s)], u=float(u), v=float(v),
                  speed=float(sp), direction=float(d))
             for x, y, s, u, v, sp, d in zip(a["x"], a["y"], a["step"], a["u"], a["v"], a["speed"],
@@ -159,13 +164,26 @@ def _remove(path):
             pass
 
 
-def write_field_gpkg(rows, grid, path, layer_name="advection_field"):
+def _iter_rows(rows):
+    """Rows from a list of dicts, or from the column arrays of ``field_arrays`` (lighter for big grids)."""
+    if isinstance(rows, dict):
+        ts = rows["times"]
+        for x, y, s, u, v, sp, d in zip(rows["x"], rows["y"], rows["step"], rows["u"], rows["v"],
+                                        rows["speed"], rows["direction"]):
+            yield dict(x=x, y=y, step=s, time=ts[int(s)], u=u, v=v, speed=sp, direction=d)
+    else:
+        yield from rows
+
+
+def write_field_gpkg(rows, grid, path, layer_name="advection_field", progress=None, is_canceled=None):
     """Write rows as a GeoPackage point layer (step int, time datetime, u, v, speed, direction real).
 
-    Written to a temporary file beside ``path`` and renamed into place when complete; on failure the
+    ``rows``: the list of ``field_rows`` or the column dict of ``field_arrays``. Written to a
+    temporary file beside ``path`` and renamed into place when complete; on failure or cancel the
     temporary file is removed and an existing ``path`` is left as it was.
     """
     path = str(path)
+    total = len(rows["x"]) if isinstance(rows, dict) else len(rows)
     tmp = _tmp_beside(path, ".gpkg")
     try:
         ds = ogr.GetDriverByName("GPKG").CreateDataSource(tmp)
@@ -179,7 +197,12 @@ def write_field_gpkg(rows, grid, path, layer_name="advection_field"):
         i_step, i_time = defn.GetFieldIndex("step"), defn.GetFieldIndex("time")
         idx = {k: defn.GetFieldIndex(k) for k in ("u", "v", "speed", "direction")}
         lyr.StartTransaction()
-        for r in rows:
+        for count, r in enumerate(_iter_rows(rows)):
+            if count % 20000 == 0 and count:
+                if is_canceled is not None and is_canceled():
+                    raise InputError("Canceled; the field layer was not written.")
+                if progress is not None:
+                    progress(100.0 * count / max(total, 1))
             f = ogr.Feature(defn)
             f.SetField(i_step, int(r["step"]))
             t = _utc(r["time"])
@@ -202,15 +225,25 @@ def write_field_gpkg(rows, grid, path, layer_name="advection_field"):
     return path
 
 
-def write_field_netcdf(fields, grid, times, path, spacing=1, valid=None):
+def write_field_netcdf(fields, grid, times, path, spacing=1, valid=None, max_cells=1_000_000,
+                       warnings=None):
     """CF-1.7 NetCDF with x/y/time coordinates and u, v ("x-/y-component of velocity", m s-1).
 
     QGIS opens it as a mesh layer (MDAL) with a vector dataset group over the N step start times.
-    ``spacing`` > 1 keeps every spacing-th pixel (cell centres) to keep large grids small. Rotated
-    geotransforms cannot be written as 1-D x/y coordinates and raise InputError.
+    ``spacing`` > 1 keeps every spacing-th pixel (cell centres) to keep large grids small; when
+    the grid would still exceed ``max_cells`` cells per step the spacing is raised (a note goes to
+    ``warnings``, a list, when given). Rotated geotransforms raise InputError.
     """
     fields = np.asarray(fields, np.float32)
     n, _, h, w = fields.shape
+    spacing = max(1, int(spacing))
+    if max_cells and math.ceil(h / spacing) * math.ceil(w / spacing) > max_cells:
+        spacing = int(math.ceil(math.sqrt(h * w / max_cells)))
+        while math.ceil(h / spacing) * math.ceil(w / spacing) > max_cells:
+            spacing += 1
+        if warnings is not None:
+            warnings.append(f"The NetCDF field keeps every {spacing}th pixel to stay within "
+                            f"{max_cells} cells per step.")
     gt = grid.effective_geotransform
     if gt[2] != 0 or gt[4] != 0:
         raise InputError("The grid is rotated; the NetCDF field needs a north-up grid.")

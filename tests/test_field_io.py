@@ -70,9 +70,9 @@ def test_rotated_geotransform():
 
 
 def test_geographic_grid_uses_ellipsoid():
-    from pyproj import Geod
     g = grid(epsg=4326, gt=(10.0, 0.01, 0.0, 60.0, 0.0, -0.01))
     rows = field_io.field_rows(const_field(1, 1.0, 0.0), g, times(1, 100), 10)
+    from pyproj import Geod  # after field_io imported it quietly (Debian's pyproj warns about PROJ data)
     r = rows[0]
     lon, lat = 10 + 5.5 * 0.01, 60 - 5.5 * 0.01
     assert (r["x"], r["y"]) == pytest.approx((lon, lat))
@@ -192,3 +192,32 @@ def test_plot_png(tmp_path):
     ds = gdal.Open(path)
     assert ds.RasterXSize > 300 and ds.RasterCount >= 3
     assert sorted(os.listdir(tmp_path)) == ["field.png", "step1.png"]
+
+
+def test_gpkg_from_arrays_and_netcdf_cap(tmp_path, qgis_app):
+    from qgis.core import QgsMeshLayer
+    g = grid()
+    f = const_field(2, 2.0, 1.0)
+    arrays = field_io.field_arrays(f, g, times(2), 5)
+    rows = field_io.field_rows(f, g, times(2), 5)
+    path = field_io.write_field_gpkg(arrays, g, str(tmp_path / "a.gpkg"))
+    ds = ogr.Open(path)
+    lyr = ds.GetLayer(0)
+    assert lyr.GetFeatureCount() == len(rows) == len(arrays["x"])
+    last = list(lyr)[-1]
+    assert last.GetField("step") == 1 and last.GetFieldAsDateTime("time")[4] == 50
+    ds = None
+    notes = []
+    nc = field_io.write_field_netcdf(f, g, times(2), str(tmp_path / "cap.nc"), max_cells=100, warnings=notes)
+    assert notes and "every" in notes[0]
+    layer = QgsMeshLayer(nc, "c", "mdal")
+    assert layer.isValid() and layer.dataProvider().vertexCount() <= 100
+
+
+def test_gpkg_cancel_leaves_nothing(tmp_path):
+    g = grid(w=400, h=300)
+    f = const_field(1, 1.0, 1.0, 300, 400)
+    arrays = field_io.field_arrays(f, g, times(1), 1)
+    with pytest.raises(InputError, match="Canceled"):
+        field_io.write_field_gpkg(arrays, g, str(tmp_path / "c.gpkg"), is_canceled=lambda: True)
+    assert os.listdir(tmp_path) == []
