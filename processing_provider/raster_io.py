@@ -234,6 +234,8 @@ def warp_onto(arr, src_gt, src_wkt, grid, resample="bilinear"):
 def read_pair(first_path, second_path, min_size=16, min_valid_fraction=0.0):
     """Read FIRST and SECOND as float32 (C,H,W) arrays on FIRST's grid, with a validity mask.
 
+    Each array is NaN at its own nodata/mask/NaN pixels; ``valid`` (H,W) is True where both are valid.
+
     SECOND is warped onto FIRST's grid (bilinear) when grid or CRS differ. Raises InputError for
     unreadable files, band count mismatch, images smaller than ``min_size`` pixels, no overlap and
     constant images. Warnings (list of str) say what was done on the way.
@@ -311,8 +313,8 @@ def read_pair(first_path, second_path, min_size=16, min_valid_fraction=0.0):
         if not (v.max(axis=1) > v.min(axis=1)).any():
             raise InputError(f"{label} is constant where both images are valid (value "
                              f"{float(v.min()):g}); there is nothing to learn from.")
-    x0[:, ~valid] = np.nan
-    x1[:, ~valid] = np.nan
+    # x0 and x1 keep their own values where only the other image is nodata (so an endpoint can be
+    # reproduced as given); ``valid`` says where both are usable.
     return Pair(x0=x0, x1=x1, valid=valid, grid=grid, warnings=warnings)
 
 

@@ -142,7 +142,8 @@ def test_nodata_and_nan_masked(tmp_path):
                             make_tif(tmp_path / "b.tif", b, nodata=-9999))
     assert not p.valid[0, 0] and not p.valid[1, 1] and not p.valid[2, 2]
     assert p.valid.sum() == 40 * 48 - 3
-    assert np.isnan(p.x0[0, 0, 0]) and np.isnan(p.x0[0, 1, 1]) and np.isnan(p.x1[0, 0, 0])
+    assert np.isnan(p.x0[0, 0, 0]) and np.isnan(p.x1[0, 1, 1]) and np.isnan(p.x1[0, 2, 2])
+    assert p.x0[0, 1, 1] == a[1, 1] and p.x1[0, 0, 0] == b[0, 0]  # each keeps its own valid values
     assert p.grid.nodata == [-9999.0]
 
 
@@ -301,3 +302,37 @@ def test_read_raster_onto_grid(tmp_path):
     arr2, g2 = raster_io.read_raster(second, onto=g)
     assert g2 is g and arr2.shape == (1, 60, 60)
     assert np.nanmax(np.abs(arr2[0, 10:50, 10:50] - a[10:50, 10:50])) < 10
+
+
+@pytest.mark.realdata
+def test_real_fmi_crop_round_trip(tmp_path):
+    """Two FMI radar files (byte, 255 = no data declared in metadata only): crop, read, write frames."""
+    d = DATA / "fmi-radar-2016-09-28"
+    if not d.exists():
+        pytest.skip("../shared/data is absent")
+    from inbetween.processing_provider import times
+    crops = []
+    for name in ("201609281445_FINUTM.tif", "201609281450_FINUTM.tif"):
+        out = str(tmp_path / name)
+        # a window at the coverage edge: rain, no echo (0) and no data (255)
+        gdal.Translate(out, str(d / name), srcWin=[1792, 6400, 256, 256])
+        crops.append(out)
+    p = raster_io.read_pair(*crops)
+    assert p.x0.shape == (1, 256, 256) and p.grid.gdal_dtype == gdal.GDT_Byte
+    assert p.grid.geotransform[1] == pytest.approx(250.004, abs=1e-3)
+    t0, t1 = times.resolve_times(None, None, *crops)
+    assert (t1 - t0).total_seconds() == 300
+    ts = times.frame_times(t0, t1, 4)
+    frames = np.stack([(1 - j / 4) * p.x0 + j / 4 * p.x1 for j in range(5)])
+    paths = raster_io.write_frames(frames, p.grid, ts, tmp_path / "frames", first_path=crops[0])
+    src = gdal.Open(crops[0])
+    first_band = src.GetRasterBand(1).ReadAsArray()
+    for j, path in enumerate(paths):
+        ds = gdal.Open(path)
+        assert ds.GetGeoTransform() == src.GetGeoTransform()
+        assert ds.GetRasterBand(1).DataType == gdal.GDT_Byte
+        assert times.read_time(path) == ts[j]
+        if j == 0:  # the endpoint is reproduced as given, nodata included
+            np.testing.assert_array_equal(ds.GetRasterBand(1).ReadAsArray(), first_band)
+    assert np.isnan(p.x0).any() and p.valid.mean() > 0.3  # 255 masked from the metadata's "Nodata"
+    assert any("metadata" in w for w in p.warnings)
