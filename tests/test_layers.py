@@ -90,6 +90,7 @@ def test_rgb_frames_and_post_processor_helpers(tmp_path, qgis_app):
     L.move_to_group(layer, project, "grp")
     assert project.layerTreeRoot().findGroup("grp").findLayer(layer.id()) is not None
     assert len(project.layerTreeRoot().findLayers()) == 1  # moved, not duplicated
+    assert project.mapLayer(layer.id()) is layer  # and still in the project
     assert layer.temporalProperties().fixedTemporalRange().begin() == qdt(times[1])
 
 
@@ -198,3 +199,45 @@ def test_write_project_without_field_and_failure(tmp_path, qgis_app):
     with pytest.raises(ValueError):
         L.write_project(str(tmp_path / "bad.qgz"), paths, times, field_path=str(tmp_path / "missing.gpkg"))
     assert not [f for f in os.listdir(tmp_path) if f.startswith("bad")]
+
+
+def test_project_for_rasters_without_georeference(tmp_path, qgis_app):
+    """Sea-ice-like PNG pair without CRS/geotransform: frames, field and project in pixel units."""
+    from qgis.core import QgsProject, QgsVectorLayer
+    from inbetween.plugin import layers as L
+    from inbetween.processing_provider import times as T
+
+    def png(name, shift):
+        yy, xx = np.mgrid[0:48, 0:64].astype(np.float32)
+        g = (100 + 80 * np.exp(-((xx - 20 - shift) ** 2 + (yy - 24) ** 2) / 50)).astype(np.uint8)
+        mem = gdal.GetDriverByName("MEM").Create("", 64, 48, 4, gdal.GDT_Byte)
+        for i in range(3):
+            mem.GetRasterBand(i + 1).WriteArray(g)
+        mem.GetRasterBand(4).WriteArray(np.full((48, 64), 255, np.uint8))
+        mem.GetRasterBand(4).SetColorInterpretation(gdal.GCI_AlphaBand)
+        path = str(tmp_path / name)
+        gdal.GetDriverByName("PNG").CreateCopy(path, mem)
+        return path
+
+    a = png("Sentinel1_HH_Sigma0_2020-03-19T16_01Z.png", 0)
+    b = png("Sentinel1_HH_Sigma0_2020-03-20T15_54Z.png", 4)
+    pair = raster_io.read_pair(a, b)
+    t0, t1 = T.resolve_times(None, None, a, b)
+    ts = T.frame_times(t0, t1, 2)
+    frames = np.stack([pair.x0, 0.5 * (pair.x0 + pair.x1), pair.x1])
+    paths = raster_io.write_frames(frames, pair.grid, ts, tmp_path / "frames")
+    f = np.zeros((2, 2, 48, 64), np.float32)
+    f[:, 0] = 2.0  # 2 px to the right per step
+    rows = field_io.field_rows(f, pair.grid, ts, 8)
+    assert rows[0]["u"] == pytest.approx(2.0 / (t1 - t0).total_seconds() * 2)
+    gpkg = field_io.write_field_gpkg(rows, pair.grid, tmp_path / "field.gpkg")
+    nc = field_io.write_field_netcdf(f, pair.grid, ts, tmp_path / "field.nc")
+    out = L.write_project(tmp_path / "seaice.qgz", paths, ts, field_path=gpkg, netcdf_path=nc)
+    p = QgsProject()
+    assert p.read(out)
+    frame0 = p.layerTreeRoot().findGroup(L.FRAMES_GROUP).findLayers()[0].layer()
+    field = p.mapLayersByName(L.FIELD_LAYER_NAME)[0]
+    assert frame0.isValid() and field.isValid() and field.featureCount() == len(rows)
+    # the arrows lie over the frames: QGIS shows a raster without georeference at y = -row
+    assert frame0.extent().contains(field.extent())
+    p.clear()
