@@ -27,3 +27,43 @@ def shared_data(sub):
     return path
 
 
+
+
+def write_geotiff(path, data, geotransform=(500000.0, 250.0, 0.0, 7000000.0, 0.0, -250.0), epsg=3067,
+                  when=None, nodata=None, dtype=None):
+    """A real GeoTIFF from (C, H, W) or (H, W) data; when: 'YYYY:MM:DD HH:MM:SS' for TIFFTAG_DATETIME."""
+    import numpy as np
+    from osgeo import gdal, osr
+
+    data = np.asarray(data)
+    if data.ndim == 2:
+        data = data[None]
+    gtype = dtype or gdal.GDT_Float32
+    ds = gdal.GetDriverByName("GTiff").Create(str(path), data.shape[2], data.shape[1], data.shape[0], gtype)
+    if geotransform is not None:
+        ds.SetGeoTransform(geotransform)
+    if epsg is not None:
+        srs = osr.SpatialReference()
+        srs.ImportFromEPSG(epsg)
+        ds.SetProjection(srs.ExportToWkt())
+    if when:
+        ds.SetMetadataItem("TIFFTAG_DATETIME", when)
+    for b in range(data.shape[0]):
+        band = ds.GetRasterBand(b + 1)
+        if nodata is not None:
+            band.SetNoDataValue(nodata)
+        band.WriteArray(data[b])
+    ds = None
+    return str(path)
+
+
+def translation_geotiffs(folder, size=96, dx=6.0, dy=-4.0, steps=4, seed=0, pixel=250.0, bands=1,
+                         times=("2016:09:28 14:45:00", "2016:09:28 15:45:00")):
+    """A georeferenced pair moved by (dx, dy) px in one hour (x right, y down), and the truth frames."""
+    from model.synthetic import translation_pair
+
+    x0, x1, truth, _ = translation_pair(size, size, dx, dy, steps, bands, seed)
+    gt = (500000.0, pixel, 0.0, 7000000.0, 0.0, -pixel)
+    first = write_geotiff(Path(folder) / "first.tif", x0, gt, when=times[0])
+    second = write_geotiff(Path(folder) / "second.tif", x1, gt, when=times[1])
+    return first, second, truth
