@@ -180,7 +180,8 @@ def write_field_gpkg(rows, grid, path, layer_name="advection_field", progress=No
 
     ``rows``: the list of ``field_rows`` or the column dict of ``field_arrays``. Written to a
     temporary file beside ``path`` and renamed into place when complete; on failure or cancel the
-    temporary file is removed and an existing ``path`` is left as it was.
+    temporary file is removed and an existing ``path`` is left as it was. ``progress(done, total)``
+    and ``is_canceled()`` are optional callables.
     """
     path = str(path)
     total = len(rows["x"]) if isinstance(rows, dict) else len(rows)
@@ -202,7 +203,7 @@ def write_field_gpkg(rows, grid, path, layer_name="advection_field", progress=No
                 if is_canceled is not None and is_canceled():
                     raise InputError("Canceled; the field layer was not written.")
                 if progress is not None:
-                    progress(100.0 * count / max(total, 1))
+                    progress(count, total)
             f = ogr.Feature(defn)
             f.SetField(i_step, int(r["step"]))
             t = _utc(r["time"])

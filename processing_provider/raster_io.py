@@ -448,7 +448,7 @@ def write_frames(frames, grid, times, folder, first_path=None, overwrite=True, p
     to a temporary folder inside ``folder`` and moved into place only when all are complete; on any
     error or cancel nothing in ``folder`` changes. With ``remove_stale``, frame_NNN.tif files left by
     an earlier, longer run are removed after a successful write. Returns the paths in order.
-    ``progress(percent)`` and ``is_canceled()`` are optional callables.
+    ``progress(done, total)`` and ``is_canceled()`` are optional callables (the project's convention).
     """
     frames = np.asarray(frames)
     if frames.ndim == 3:
@@ -488,7 +488,7 @@ def write_frames(frames, grid, times, folder, first_path=None, overwrite=True, p
                 md["INBETWEEN_SOURCE"] = os.path.basename(str(first_path))
             write_geotiff(os.path.join(tmp, names[j]), arr, grid, gtype, nodata, md)
             if progress is not None:
-                progress(100.0 * (j + 1) / n)
+                progress(j + 1, n)
         # All written: move into place, keeping what was there until every move succeeded.
         backup = tempfile.mkdtemp(prefix=".inbetween-backup-", dir=folder)
         for nm in names:

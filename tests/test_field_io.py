@@ -200,7 +200,8 @@ def test_gpkg_from_arrays_and_netcdf_cap(tmp_path, qgis_app):
     f = const_field(2, 2.0, 1.0)
     arrays = field_io.field_arrays(f, g, times(2), 5)
     rows = field_io.field_rows(f, g, times(2), 5)
-    path = field_io.write_field_gpkg(arrays, g, str(tmp_path / "a.gpkg"))
+    seen = []
+    path = field_io.write_field_gpkg(arrays, g, str(tmp_path / "a.gpkg"), progress=lambda d, t: seen.append(t))
     ds = ogr.Open(path)
     lyr = ds.GetLayer(0)
     assert lyr.GetFeatureCount() == len(rows) == len(arrays["x"])

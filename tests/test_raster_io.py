@@ -199,7 +199,10 @@ def test_write_frames_grid_crs_nodata_dtype_time(tmp_path):
     frames[2, 0, 5, 5] = 400.0  # clipped below nodata
     frames[2, 0, 6, 6] = -3.0
     out = tmp_path / "frames"
-    paths = raster_io.write_frames(frames, p.grid, times_for(), out, first_path=first)
+    seen = []
+    paths = raster_io.write_frames(frames, p.grid, times_for(), out, first_path=first,
+                                   progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(j, 5) for j in range(1, 6)]
     assert [os.path.basename(x) for x in paths] == [f"frame_00{j}.tif" for j in range(5)]
     assert sorted(os.listdir(out)) == [f"frame_00{j}.tif" for j in range(5)]
     src = gdal.Open(first)
