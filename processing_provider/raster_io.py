@@ -434,6 +434,14 @@ def write_geotiff(path, array, grid, gtype, nodata, metadata=None):
             if nodata[i] is not None:
                 b.SetNoDataValue(float(nodata[i]))
             b.WriteArray(array[i])
+            # Statistics inside the TIFF: QGIS then needs no .aux.xml beside each frame.
+            vals = array[i]
+            ok = np.isfinite(vals) if vals.dtype.kind == "f" else np.ones(vals.shape, bool)
+            if nodata[i] is not None and np.isfinite(nodata[i]):
+                ok &= vals != nodata[i]
+            if ok.any():
+                v = vals[ok].astype(np.float64)
+                b.SetStatistics(float(v.min()), float(v.max()), float(v.mean()), float(v.std()))
         ds.FlushCache()
     finally:
         ds = None

@@ -146,6 +146,8 @@ def test_write_project_reopens(tmp_path, qgis_app):
     gpkg, nc = make_field(tmp_path, grid, times)
     out = str(tmp_path / "proj" / "inbetween.qgz")
     assert L.write_project(out, paths, times, field_path=gpkg, netcdf_path=nc) == out
+    # the frames carry their statistics: loading them leaves no .aux.xml beside them
+    assert not [f for f in os.listdir(os.path.dirname(paths[0])) if f.endswith(".aux.xml")]
     assert os.listdir(tmp_path / "proj") == ["inbetween.qgz"]
     import zipfile
     assert "inbetween.qgs" in zipfile.ZipFile(out).namelist()
