@@ -319,7 +319,10 @@ def write_project(path, frame_paths, times, field_path=None, netcdf_path=None, g
         project.setCrs(layers[0].crs())
     root = project.layerTreeRoot()
     if netcdf_path:
-        mesh = QgsMeshLayer(str(netcdf_path), f"{FIELD_LAYER_NAME} (mesh)", "mdal")
+        # Naming MDAL's NETCDF driver skips the HDF5 probe (and its HDF5-DIAG noise on stderr).
+        mesh = QgsMeshLayer(f'NETCDF:"{netcdf_path}"', f"{FIELD_LAYER_NAME} (mesh)", "mdal")
+        if not mesh.isValid():
+            mesh = QgsMeshLayer(str(netcdf_path), f"{FIELD_LAYER_NAME} (mesh)", "mdal")
         if mesh.isValid():
             style_mesh_layer(mesh)
             project.addMapLayer(mesh, False)

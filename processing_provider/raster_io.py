@@ -440,8 +440,9 @@ def write_geotiff(path, array, grid, gtype, nodata, metadata=None):
             if nodata[i] is not None and np.isfinite(nodata[i]):
                 ok &= vals != nodata[i]
             if ok.any():
-                v = vals[ok].astype(np.float64)
-                b.SetStatistics(float(v.min()), float(v.max()), float(v.mean()), float(v.std()))
+                v = vals[ok]
+                b.SetStatistics(float(v.min()), float(v.max()), float(v.mean(dtype=np.float64)),
+                                float(v.std(dtype=np.float64)))
         ds.FlushCache()
     finally:
         ds = None
