@@ -21,13 +21,15 @@ def smoothness(raw):
 
 
 def total_loss(terms, target0, target1, mask0, mask1, cfg):
-    dyn = masked_mse(terms["pred1"], target1, mask1)
+    m1 = mask1 * terms["inside1"] if terms.get("inside1") is not None else mask1
+    dyn = masked_mse(terms["pred1"], target1, m1)
     if terms["pred0"] is not None:
-        dyn = 0.5 * (dyn + masked_mse(terms["pred0"], target0, mask0))
+        m0 = mask0 * terms["inside0"] if terms.get("inside0") is not None else mask0
+        dyn = 0.5 * (dyn + masked_mse(terms["pred0"], target0, m0))
     ae = 0.0
     both = mask0 * mask1
-    for a, b, kind in terms["ae"]:
-        ae = ae + masked_mse(a, b, mask0 if kind == "image" else both)
+    for a, b, inside in terms["ae"]:
+        ae = ae + masked_mse(a, b, mask0 if inside is None else both * inside)
     mag = magnitude(terms["raw"])
     smo = smoothness(terms["raw"])
     loss = dyn + cfg.lambda_ae * ae + cfg.lambda_mag * mag + cfg.lambda_smooth * smo

@@ -148,19 +148,34 @@ class InBetweenNet(nn.Module):
         return out, disp
 
     def training_terms(self, x0, x1, flow=None):
-        """Return (pred1, pred0 or None, ae_terms list of (a, b), raw fields, disp)."""
+        """Loss ingredients: pred1 (X0 carried to t1), pred0 (X1 carried back to t0, bidirectional only),
+        autoencoder pairs, raw fields and displacements, and ``inside1``/``inside0`` (accurate mode with a
+        flow initialisation): masks of the pixels whose trajectory under the *initial* flow stays inside
+        the patch; elsewhere the departure point lies outside the patch, where the border inflow is not
+        the truth, so those pixels are left out of the loss.  The mask does not depend on the learned
+        fields (a learned mask would let the fields cheat by carrying everything out of the patch)."""
         cfg = self.cfg
         disp, raw = self.fields(x0, x1, flow)
         z0 = self.encoder(x0)
         z1 = self.encoder(x1)
+        inside1 = inside0 = None
+        if flow is not None:
+            with torch.no_grad():
+                ring = torch.zeros_like(flow[:, :1], dtype=torch.float32)
+                ring[..., 1:-1, 1:-1] = 1.0
+                d0 = (flow.float() / cfg.steps).unsqueeze(1).expand(-1, cfg.steps, -1, -1, -1)
+                inside1 = (roll_forward(ring, d0)[-1] > 0.999).float()
+                inside0 = (roll_backward(ring, d0)[0] > 0.999).float()
         if not cfg.bidirectional:
-            zs = roll_forward(z0, disp)
-            pred1 = self.decoder(zs[-1])
-            ae = [(self.decoder(z0), x0, "image"), (zs[-1], z1, "latent")]
-            return dict(pred1=pred1, pred0=None, ae=ae, raw=raw, disp=disp)
-        fwd = roll_forward(torch.cat([z0, x0], 1), disp)[-1]
-        bwd = roll_backward(torch.cat([z1, x1], 1), disp)[0]
-        pred1 = self.decode(fwd[:, :1], fwd[:, 1:])
-        pred0 = self.decode(bwd[:, :1], bwd[:, 1:])
-        ae = [(self.decode(z0, x0), x0, "image"), (fwd[:, :1], z1, "latent"), (bwd[:, :1], z0, "latent")]
-        return dict(pred1=pred1, pred0=pred0, ae=ae, raw=raw, disp=disp)
+            zN = roll_forward(z0, disp)[-1]
+            pred1 = self.decode(zN, x0) if cfg.residual_decoder else self.decoder(zN)
+            ae0 = self.decode(z0, x0) if cfg.residual_decoder else self.decoder(z0)
+            ae = [(ae0, x0, None), (zN, z1, inside1)]
+            return dict(pred1=pred1, pred0=None, ae=ae, raw=raw, disp=disp, inside1=inside1, inside0=None)
+        c = x0.shape[1]
+        fwd = roll_forward(torch.cat([z0.float(), x0.float()], 1), disp)[-1]
+        bwd = roll_backward(torch.cat([z1.float(), x1.float()], 1), disp)[0]
+        pred1 = self.decode(fwd[:, :1], fwd[:, 1:1 + c])
+        pred0 = self.decode(bwd[:, :1], bwd[:, 1:1 + c])
+        ae = [(self.decode(z0, x0), x0, None), (fwd[:, :1], z1, inside1), (bwd[:, :1], z0, inside0)]
+        return dict(pred1=pred1, pred0=pred0, ae=ae, raw=raw, disp=disp, inside1=inside1, inside0=inside0)
