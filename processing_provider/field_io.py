@@ -164,65 +164,107 @@ def _remove(path):
             pass
 
 
-def _iter_rows(rows):
-    """Rows from a list of dicts, or from the column arrays of ``field_arrays`` (lighter for big grids)."""
+def _columns(rows):
+    """Column arrays and per-row time strings from a list of row dicts or a ``field_arrays`` dict."""
     if isinstance(rows, dict):
-        ts = rows["times"]
-        for x, y, s, u, v, sp, d in zip(rows["x"], rows["y"], rows["step"], rows["u"], rows["v"],
-                                        rows["speed"], rows["direction"]):
-            yield dict(x=x, y=y, step=s, time=ts[int(s)], u=u, v=v, speed=sp, direction=d)
-    else:
-        yield from rows
+        cols = {k: np.asarray(rows[k]) for k in ("x", "y", "step", "u", "v", "speed", "direction")}
+        step_times = {j: _utc(t) for j, t in enumerate(rows["times"])}
+        cols["tkey"] = cols["step"].astype(np.int64)
+        return cols, step_times
+    cols = {k: np.array([r[k] for r in rows], np.float64) for k in ("x", "y", "u", "v", "speed", "direction")}
+    cols["step"] = np.array([int(r["step"]) for r in rows], np.int64)
+    uniq = {}
+    keys = np.empty(len(rows), np.int64)
+    for i, r in enumerate(rows):
+        keys[i] = uniq.setdefault(_utc(r["time"]), len(uniq))
+    cols["tkey"] = keys
+    return cols, {k: t for t, k in uniq.items()}
+
+
+def _iso(t):
+    text = t.strftime("%Y-%m-%dT%H:%M:%S")
+    if t.microsecond:
+        text += f".{t.microsecond // 1000:03d}"
+    return text + "Z"
 
 
 def write_field_gpkg(rows, grid, path, layer_name="advection_field", progress=None, is_canceled=None):
     """Write rows as a GeoPackage point layer (step int, time datetime, u, v, speed, direction real).
 
-    ``rows``: the list of ``field_rows`` or the column dict of ``field_arrays``. Written to a
-    temporary file beside ``path`` and renamed into place when complete; on failure or cancel the
-    temporary file is removed and an existing ``path`` is left as it was. ``progress(done, total)``
-    and ``is_canceled()`` are optional callables.
+    ``rows``: the list of ``field_rows`` or the column dict of ``field_arrays`` (lighter for big
+    grids). The rows go through an in-memory CSV and ``gdal.VectorTranslate`` (C speed: about 10x
+    faster than feature-by-feature Python). Written to a temporary file beside ``path`` and renamed
+    into place when complete; on failure or cancel the temporary file is removed and an existing
+    ``path`` is left as it was. ``progress(done, total)`` and ``is_canceled()`` are optional.
     """
+    import io
+    import uuid
+
     path = str(path)
-    total = len(rows["x"]) if isinstance(rows, dict) else len(rows)
+    cols, key_times = _columns(rows)
+    n = len(cols["x"])
+    base = f"/vsimem/inbetween_field_{uuid.uuid4().hex}"
     tmp = _tmp_beside(path, ".gpkg")
+    ds = None
+    def canceled():
+        return is_canceled is not None and is_canceled()
+
     try:
-        ds = ogr.GetDriverByName("GPKG").CreateDataSource(tmp)
+        if canceled():
+            raise InputError("Canceled; the field layer was not written.")
+        buf = io.StringIO()
+        buf.write("x,y,step,time,u,v,speed,direction\n")
+        data = np.column_stack([np.asarray(cols[k], np.float64)
+                                for k in ("x", "y", "u", "v", "speed", "direction")]) if n else None
+        for key in (np.unique(cols["tkey"]) if n else []):
+            sel = cols["tkey"] == key
+            for step in np.unique(cols["step"][sel]):
+                both = sel & (cols["step"] == step)
+                fmt = f"%.17g,%.17g,{int(step)},{_iso(key_times[int(key)])},%.17g,%.17g,%.17g,%.17g"
+                np.savetxt(buf, data[both], fmt=fmt)
+        gdal.FileFromMemBuffer(base + ".csv", buf.getvalue().encode())
+        gdal.FileFromMemBuffer(base + ".csvt", b'"Real","Real","Integer","DateTime","Real","Real","Real","Real"')
+        src = gdal.OpenEx(base + ".csv", gdal.OF_VECTOR,
+                          open_options=["X_POSSIBLE_NAMES=x", "Y_POSSIBLE_NAMES=y", "KEEP_GEOM_COLUMNS=NO",
+                                        "AUTODETECT_TYPE=NO"])
+
+        def callback(pct, _msg, _data):
+            if is_canceled is not None and is_canceled():
+                return 0
+            if progress is not None:
+                progress(int(pct * n), n)
+            return 1
+
         srs = grid.srs() if grid.georeferenced else None
-        lyr = ds.CreateLayer(layer_name, srs=srs, geom_type=ogr.wkbPoint, options=["SPATIAL_INDEX=YES"])
-        lyr.CreateField(ogr.FieldDefn("step", ogr.OFTInteger))
-        lyr.CreateField(ogr.FieldDefn("time", ogr.OFTDateTime))
-        for name in ("u", "v", "speed", "direction"):
-            lyr.CreateField(ogr.FieldDefn(name, ogr.OFTReal))
-        defn = lyr.GetLayerDefn()
-        i_step, i_time = defn.GetFieldIndex("step"), defn.GetFieldIndex("time")
-        idx = {k: defn.GetFieldIndex(k) for k in ("u", "v", "speed", "direction")}
-        lyr.StartTransaction()
-        for count, r in enumerate(_iter_rows(rows)):
-            if count % 20000 == 0 and count:
-                if is_canceled is not None and is_canceled():
-                    raise InputError("Canceled; the field layer was not written.")
-                if progress is not None:
-                    progress(count, total)
-            f = ogr.Feature(defn)
-            f.SetField(i_step, int(r["step"]))
-            t = _utc(r["time"])
-            f.SetField(i_time, t.year, t.month, t.day, t.hour, t.minute,
-                       t.second + t.microsecond / 1e6, 100)
-            for k, i in idx.items():
-                f.SetField(i, float(r[k]))
-            g = ogr.Geometry(ogr.wkbPoint)
-            g.AddPoint_2D(float(r["x"]), float(r["y"]))
-            f.SetGeometryDirectly(g)
-            lyr.CreateFeature(f)
-        lyr.CommitTransaction()
+        ds = gdal.VectorTranslate(tmp, src, format="GPKG", layerName=layer_name, geometryType="POINT",
+                                  dstSRS=srs.ExportToWkt() if srs is not None else None, reproject=False,
+                                  layerCreationOptions=["SPATIAL_INDEX=YES", "FID=fid"],
+                                  callback=callback)
+        src = None
+        if ds is None:
+            if is_canceled is not None and is_canceled():
+                raise InputError("Canceled; the field layer was not written.")
+            raise OSError(f"Could not write the field layer {path}: {gdal.GetLastErrorMsg()}")
         ds.FlushCache()
         ds = None
+        if canceled():
+            raise InputError("Canceled; the field layer was not written.")
         os.replace(tmp, path)
+        if progress is not None:
+            progress(n, n)
+    except RuntimeError as e:
+        ds = None
+        _remove(tmp)
+        if is_canceled is not None and is_canceled():
+            raise InputError("Canceled; the field layer was not written.") from None
+        raise OSError(f"Could not write the field layer {path}: {e}") from None
     except BaseException:
         ds = None
         _remove(tmp)
         raise
+    finally:
+        for ext in (".csv", ".csvt"):
+            gdal.Unlink(base + ext) if gdal.VSIStatL(base + ext) else None
     return path
 
 
@@ -371,24 +413,28 @@ def _cf_grid_mapping(srs):
 
 
 def plot_field_png(fields, background, grid, path, step=None, times=None, title=None, density=1.2,
-                   max_grid=120, dpi=110):
+                   max_grid=120, dpi=110, valid=None):
     """Streamlines of the mean (or ``step``) field over a background image, saved as PNG (Agg).
 
     Drawn in pixel coordinates like the seed's figures (image up = north for north-up grids);
-    streamline colour is the speed in pixels per step. Written to a temp name, then moved.
+    streamline colour is the speed in pixels per step. No streamlines where the background is NaN
+    or ``valid`` (H, W) is False. Written to a temp name, then moved.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     fields = np.asarray(fields, np.float32)
-    f = fields[step] if step is not None else np.nanmean(fields, axis=0)
-    du, dv = f[0], f[1]
-    h, w = du.shape
+    h, w = fields.shape[-2:]
     stride = max(1, int(math.ceil(max(h, w) / max_grid)))
     rows = sample_indices(h, stride)
     cols = sample_indices(w, stride)
-    U = du[np.ix_(rows, cols)].astype(np.float64)
-    V = dv[np.ix_(rows, cols)].astype(np.float64)
+    sampled = fields[..., rows, :][..., cols].astype(np.float64)  # (N, 2, r, c): sample first, then average
+    with np.errstate(all="ignore"):
+        import warnings as _w
+        with _w.catch_warnings():
+            _w.simplefilter("ignore", RuntimeWarning)  # all-NaN cells stay NaN
+            f = sampled[step] if step is not None else np.nanmean(sampled, axis=0)
+    U, V = f[0], f[1]
     speed = np.hypot(U, V)
     bg = None
     if background is not None:
@@ -399,16 +445,26 @@ def plot_field_png(fields, background, grid, path, step=None, times=None, title=
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     if bg is not None:
+        shrink = max(1, int(math.ceil(max(bg.shape) / 1600)))  # the figure is ~800 px wide anyway
+        bg = bg[::shrink, ::shrink]
         lo, hi = np.nanpercentile(bg, [1, 99]) if np.isfinite(bg).any() else (0, 1)
         ax.imshow(bg, cmap="gray", vmin=lo, vmax=hi, extent=(0, w, h, 0), interpolation="nearest")
     ok = np.isfinite(U) & np.isfinite(V)
-    if ok.sum() >= 4 and np.nanmax(speed) > 0:
+    if background is not None:  # no streamlines where the background is nodata
+        bgs = np.asarray(background, np.float32)
+        bgs = bgs.reshape((-1,) + bgs.shape[-2:])[:, rows][:, :, cols]
+        ok &= np.isfinite(bgs).all(axis=0)
+    if valid is not None:
+        ok &= np.asarray(valid, bool)[np.ix_(rows, cols)]
+    if ok.sum() >= 4 and np.nanmax(np.where(ok, speed, np.nan)) > 0:
+        from matplotlib.colors import Normalize
         U = np.where(ok, U, 0.0)
         V = np.where(ok, V, 0.0)
         # y axis points down (image rows), so V (+rows) is drawn as given.
         strm = ax.streamplot(cols + 0.5, rows + 0.5, np.ma.masked_where(~ok, U), np.ma.masked_where(~ok, V),
                              color=np.where(ok, speed, np.nan), cmap="plasma", density=density,
-                             linewidth=1.0, arrowsize=1.0)
+                             norm=Normalize(0.0, float(np.nanmax(np.where(ok, speed, np.nan)))),
+                             linewidth=1.0, arrowsize=1.4)
         cb = fig.colorbar(strm.lines, ax=ax, fraction=0.046, pad=0.04)
         cb.set_label("displacement per step (pixels)")
     ax.set_xlim(0, w)
