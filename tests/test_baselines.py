@@ -121,3 +121,21 @@ def test_cancel_stops():
 
     with pytest.raises(Canceled):
         interpolate("linear", scene(0, 0), scene(1, 0), 4, is_canceled=lambda: True)
+
+
+@pytest.mark.realdata
+def test_real_radar_flow_beats_blend_and_bench_loader():
+    """On a small real crop (30 min gap), the optical-flow frames are closer to the held-out ones."""
+    bench = pytest.importorskip("bench.quality")
+    if not bench.list_frames():
+        pytest.skip(f"no radar data at {bench.DATA}")
+    from model.metrics import frame_scores
+
+    seq, names, valid = bench.load_fmi_sequence(start=0, count=7, crop=bench.DEFAULT_CROP, block=4)
+    assert seq.shape == (7, 1, 256, 256) and names[0].endswith("_FINUTM.tif")
+    assert np.nanmin(seq) >= bench.FLOOR_DBZ
+    mae = {}
+    for m in ("linear", "opticalflow"):
+        fr = bench.run_method(m, seq[0], seq[-1], 6, valid)
+        mae[m] = np.mean([frame_scores(fr[j], seq[j], valid=valid)["mae"] for j in range(1, 6)])
+    assert mae["opticalflow"] < 0.85 * mae["linear"], mae
