@@ -366,3 +366,42 @@ def write_project(path, frame_paths, times, field_path=None, netcdf_path=None, g
     finally:
         project.clear()
     return path
+
+
+# ------------------------------------------------------------------------- styles inside the files
+def write_frame_styles(paths, times, style="grey", value_range=None):
+    """Write a default style (frame_NNN.qml beside each frame) with the shared symbology, so frames
+    opened later in QGIS (dragged in, or after qgis_process) all come up with the same stretch.
+    The frame's temporal range is in the .qml too, but QGIS 3.22 does not apply temporal settings
+    from a default style (it does with Layer Properties > Style > Load Style). ``write_frames``
+    removes these files when it replaces the frames. Returns the .qml paths."""
+    paths = [str(p) for p in paths]
+    value_range = value_range or shared_value_range(paths)
+    out = []
+    for path, (start, end) in zip(paths, frame_ranges(times)):
+        layer = QgsRasterLayer(path, os.path.basename(path), "gdal")
+        if not layer.isValid():
+            raise ValueError(f"QGIS cannot load frame {path}")
+        style_frame(layer, value_range, style)
+        set_frame_time(layer, start, end, persist_safe=True)
+        qml = os.path.splitext(path)[0] + ".qml"
+        _msg, ok = layer.saveNamedStyle(qml)
+        if not ok:
+            raise OSError(f"Could not write the style {qml}: {_msg}")
+        out.append(qml)
+    return out
+
+
+def embed_field_style(gpkg_path, layer_name="advection_field", step_seconds=None):
+    """Store the arrow styling as the GeoPackage layer's default style (layer_styles table), so QGIS
+    draws arrows whenever the file is opened. (Temporal settings are saved with it but QGIS 3.22
+    does not apply them from a default style.) Returns True on success."""
+    uri = f"{gpkg_path}|layername={layer_name}"
+    layer = QgsVectorLayer(uri, FIELD_LAYER_NAME, "ogr")
+    if not layer.isValid():
+        layer = QgsVectorLayer(str(gpkg_path), FIELD_LAYER_NAME, "ogr")
+    if not layer.isValid():
+        return False
+    style_field_layer(layer, step_seconds=step_seconds)
+    msg = layer.saveStyleToDatabase("inbetween", "In-between advection field: arrows and time", True, "")
+    return not msg

@@ -521,15 +521,21 @@ def write_frames(frames, grid, times, folder, first_path=None, overwrite=True, p
         raise
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(backup, ignore_errors=True)
+    for nm in names:  # sidecars of replaced frames (statistics, QGIS default style) are stale now
+        for side in (nm + ".aux.xml", nm[:-4] + ".qml"):
+            try:
+                os.remove(os.path.join(folder, side))
+            except OSError:
+                pass
     if remove_stale:
         keep = set(names)
         for nm in os.listdir(folder):
             if _FRAME_RE.match(nm) and nm not in keep:
                 try:
                     os.remove(os.path.join(folder, nm))
-                    aux = os.path.join(folder, nm + ".aux.xml")
-                    if os.path.exists(aux):
-                        os.remove(aux)
+                    for side in (nm + ".aux.xml", nm[:-4] + ".qml"):
+                        if os.path.exists(os.path.join(folder, side)):
+                            os.remove(os.path.join(folder, side))
                 except OSError:
                     pass
     return [os.path.join(folder, nm) for nm in names]

@@ -243,3 +243,22 @@ def test_project_for_rasters_without_georeference(tmp_path, qgis_app):
     # the arrows lie over the frames: QGIS shows a raster without georeference at y = -row
     assert frame0.extent().contains(field.extent())
     p.clear()
+
+
+def test_styles_inside_the_files(tmp_path, qgis_app):
+    from qgis.core import QgsRasterLayer, QgsSymbolLayer, QgsVectorLayer
+    from inbetween.plugin import layers as L
+    grid, paths, times = make_frames(tmp_path)
+    gpkg, _ = make_field(tmp_path, grid, times)
+    assert L.embed_field_style(gpkg)
+    reopened = QgsVectorLayer(gpkg, "f", "ogr")
+    sl = reopened.renderer().symbol().symbolLayer(0)
+    assert sl.dataDefinedProperties().property(QgsSymbolLayer.PropertyAngle).field() == "direction"
+    qmls = L.write_frame_styles(paths, times)
+    assert [os.path.splitext(q)[0] for q in qmls] == [os.path.splitext(p)[0] for p in paths]
+    r = QgsRasterLayer(paths[2], "f", "gdal")  # default style picked up from frame_002.qml
+    ce = r.renderer().contrastEnhancement()
+    assert (ce.minimumValue(), ce.maximumValue()) == (20.0, 20 + 47 + 10 * N)
+    # rewriting the frames drops the now stale styles
+    raster_io.write_frames(np.zeros((2, 1, 40, 48), np.float32), grid, times[:2], os.path.dirname(paths[0]))
+    assert sorted(os.listdir(os.path.dirname(paths[0]))) == ["frame_000.tif", "frame_001.tif"]
