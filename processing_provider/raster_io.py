@@ -141,6 +141,9 @@ def _read_masked(ds, bands, label, warnings, extra_nodata=None):
             arr = np.abs(arr)
             warnings.append(f"{label} band {b} is complex; its modulus is used.")
         arr = arr.astype(np.float32)
+        if band.GetColorTable() is not None and i == 0:
+            warnings.append(f"{label} band {b} has a colour table: its palette indices are used as values "
+                            f"(expand it to RGB first, e.g. gdal_translate -expand rgb, to learn colours).")
         if band.GetMaskFlags() != gdal.GMF_ALL_VALID:
             mask = band.GetMaskBand().ReadAsArray()
             arr[mask == 0] = np.nan
@@ -473,6 +476,7 @@ def write_frames(frames, grid, times, folder, first_path=None, overwrite=True, p
         raise InputError(f"{n} frames but {len(times)} times.")
     warnings = warnings if warnings is not None else []
     folder = os.path.abspath(str(folder))
+    created = not os.path.isdir(folder)
     os.makedirs(folder, exist_ok=True)
     names = [frame_name(j, n) for j in range(n)]
     if not overwrite:
@@ -518,6 +522,11 @@ def write_frames(frames, grid, times, folder, first_path=None, overwrite=True, p
         shutil.rmtree(tmp, ignore_errors=True)
         if backup:
             shutil.rmtree(backup, ignore_errors=True)
+        if created:
+            try:
+                os.rmdir(folder)  # only if still empty
+            except OSError:
+                pass
         raise
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(backup, ignore_errors=True)

@@ -274,6 +274,11 @@ def test_write_frames_complete_or_nothing(tmp_path):
 
     with pytest.raises(InputError, match="Canceled"):
         raster_io.write_frames(frames_for(p.x0[0] * 2, 2), p.grid, times_for(2), out, is_canceled=cancel)
+    calls.clear()
+    with pytest.raises(InputError, match="Canceled"):  # a folder it had to create is removed again
+        raster_io.write_frames(frames_for(p.x0[0] * 2, 2), p.grid, times_for(2), tmp_path / "new",
+                               is_canceled=cancel)
+    assert not (tmp_path / "new").exists()
     assert sorted(os.listdir(out)) == ["frame_000.tif", "frame_001.tif", "frame_002.tif"]
     assert {x: Path(x).read_bytes() for x in old} == before
     # unwritable folder -> error, no files
