@@ -111,8 +111,12 @@ def metadata_items(ds):
 
 def metadata_time(path):
     """(datetime, key) from the raster's metadata, or (None, None)."""
-    with gdal.quiet_errors() if hasattr(gdal, "quiet_errors") else _Quiet():
-        ds = gdal.OpenEx(str(path), gdal.OF_RASTER | gdal.OF_READONLY)
+    ds = None
+    with _Quiet():
+        try:
+            ds = gdal.OpenEx(str(path), gdal.OF_RASTER | gdal.OF_READONLY)
+        except RuntimeError:  # unreadable: read_pair reports that; here only the file name can help
+            ds = None
     if ds is None:
         return None, None
     found = []

@@ -125,3 +125,12 @@ def test_frame_times():
     with pytest.raises(InputError):
         times.frame_times(t0, t1, 0)
     assert times.tiff_datetime(ts[1]) == "2020:01:01 00:03:20"
+
+
+def test_unreadable_file_falls_back_to_name(tmp_path):
+    bad = tmp_path / "radar_2019-07-01T12_30Z.tif"
+    bad.write_bytes(b"garbage")
+    assert times.read_time(bad) == datetime(2019, 7, 1, 12, 30, tzinfo=UTC)
+    assert times.read_time(tmp_path / "missing.tif") is None
+    with pytest.raises(InputError, match="START_TIME is empty"):
+        times.resolve_times(None, None, tmp_path / "missing.tif", bad)
