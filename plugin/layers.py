@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 from osgeo import gdal
 from qgis.core import (
-    QgsContrastEnhancement, QgsDateTimeRange, QgsInterval, QgsLayerTreeGroup, QgsMarkerSymbol,
+    QgsContrastEnhancement, QgsDateTimeRange, QgsMarkerSymbol,
     QgsMeshLayer, QgsMultiBandColorRenderer, QgsProject, QgsProperty, QgsRasterLayer,
     QgsRasterLayerTemporalProperties, QgsSimpleMarkerSymbolLayer, QgsSimpleMarkerSymbolLayerBase,
     QgsSingleBandGrayRenderer, QgsSingleSymbolRenderer, QgsSymbolLayer, QgsUnitTypes, QgsVectorLayer,

@@ -12,7 +12,7 @@ import tempfile
 from datetime import datetime, timezone
 
 import numpy as np
-from osgeo import gdal, ogr, osr
+from osgeo import gdal, ogr
 
 from .raster_io import InputError
 
@@ -365,9 +365,8 @@ def write_field_netcdf(fields, grid, times, path, spacing=1, valid=None, max_cel
             _attr_str(crs, "crs_wkt", srs.ExportToWkt())
             for k, val in _cf_grid_mapping(srs).items():
                 _attr_str(crs, k, val) if isinstance(val, str) else _attr_num(crs, k, val)
-        for name, arr, long_name, std in (
-                ("u", u, "x-component of velocity", "eastward_velocity"),
-                ("v", v, "y-component of velocity", "northward_velocity")):
+        for name, arr, long_name in (("u", u, "x-component of velocity"),
+                                     ("v", v, "y-component of velocity")):
             var = rg.CreateMDArray(name, [dt_, dy, dx], f32, ["COMPRESS=DEFLATE", "ZLEVEL=4"])
             var.SetNoDataValueDouble(float("nan"))
             var.Write(np.ascontiguousarray(arr))
