@@ -38,7 +38,7 @@ class EvaluateAlgorithm(InBetweenAlgorithm):
         self.addParameter(QgsProcessingParameterFileDestination("OUTPUT_PLOT", "Error plot", "PNG (*.png)",
                                                                 optional=True, createByDefault=True))
 
-    def run(self, parameters, context, feedback):
+    def execute(self, parameters, context, feedback):
         from .scores import evaluate_methods, plot_scores, write_table
 
         methods = {}

@@ -31,7 +31,7 @@ class ExportFieldAlgorithm(InBetweenAlgorithm):
         self.addParameter(QgsProcessingParameterFileDestination(
             "OUTPUT_PLOT", "Field plot with streamlines", "PNG (*.png)", optional=True, createByDefault=False))
 
-    def run(self, parameters, context, feedback):
+    def execute(self, parameters, context, feedback):
         from ..model.inference import advection_fields
         from .field_io import field_rows, plot_field_png, write_field_gpkg, write_field_netcdf
 

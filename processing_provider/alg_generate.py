@@ -28,7 +28,7 @@ class GenerateFramesAlgorithm(InBetweenAlgorithm):
             "OUTPUT_ANIMATION", "Animation", "Animated GIF (*.gif)", optional=True, createByDefault=False))
         self.addOutput(QgsProcessingOutputMultipleLayers("OUTPUT_LAYERS", "Frames"))
 
-    def run(self, parameters, context, feedback):
+    def execute(self, parameters, context, feedback):
         from ..model.inference import generate_frames
         from ..model.training import TrainingCanceled
         from .raster_io import write_frames

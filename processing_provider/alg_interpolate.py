@@ -31,7 +31,7 @@ class InterpolateAlgorithm(InBetweenAlgorithm):
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT_FOLDER", "Output folder"))
         self.addOutput(QgsProcessingOutputMultipleLayers("OUTPUT_LAYERS", "Frames"))
 
-    def run(self, parameters, context, feedback):
+    def execute(self, parameters, context, feedback):
         from ..model.baselines import interpolate
         from .raster_io import read_pair, write_frames
         from .times import frame_times, resolve_times

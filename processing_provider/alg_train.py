@@ -42,7 +42,7 @@ class TrainAlgorithm(InBetweenAlgorithm):
         self.addParameter(QgsProcessingParameterFileDestination(
             "OUTPUT_LOSS_PLOT", "Loss history plot", "PNG (*.png)", optional=True, createByDefault=True))
 
-    def run(self, parameters, context, feedback):
+    def execute(self, parameters, context, feedback):
         from ..model.modelfile import save_model
         from ..model.presets import make_config
         from ..model.training import TrainingCanceled, train_pair
@@ -87,13 +87,7 @@ class TrainAlgorithm(InBetweenAlgorithm):
                   "width": pair.grid.width, "height": pair.grid.height, "band_count": int(pair.x0.shape[0]),
                   "band_names": list(pair.grid.band_names), "georeferenced": pair.grid.georeferenced,
                   "sources": [first, second]}
-        partial = path + ".part"  # complete or nothing: move into place only once fully written
-        try:
-            save_model(partial, result, header)
-            os.replace(partial, path)
-        finally:
-            if os.path.exists(partial):
-                os.remove(partial)
+        save_model(path, result, header)  # written to a temporary name, moved into place when complete
         outputs = {"OUTPUT_MODEL": path}
         plot = self.parameterAsFileOutput(parameters, "OUTPUT_LOSS_PLOT", context)
         if plot:

@@ -9,7 +9,7 @@ DEVICES = ["auto", "cpu", "cuda"]
 
 
 class InBetweenAlgorithm(QgsProcessingAlgorithm):
-    """Subclasses declare NAME, DISPLAY, HELP, PACKAGES and implement initAlgorithm and run()."""
+    """Subclasses declare NAME, DISPLAY, HELP, PACKAGES and implement initAlgorithm and execute()."""
 
     NAME = ""
     DISPLAY = ""
@@ -42,7 +42,7 @@ class InBetweenAlgorithm(QgsProcessingAlgorithm):
         if message:
             raise QgsProcessingException(message)
         try:
-            return self.run(parameters, context, feedback)
+            return self.execute(parameters, context, feedback)
         except QgsProcessingException:
             raise
         except Exception as error:  # user-facing: the message, not a traceback
@@ -54,5 +54,5 @@ class InBetweenAlgorithm(QgsProcessingAlgorithm):
                 raise QgsProcessingException(str(error)) from error
             raise
 
-    def run(self, parameters, context, feedback):
+    def execute(self, parameters, context, feedback):
         raise QgsProcessingException(f"{self.DISPLAY}: not implemented yet")

@@ -17,16 +17,17 @@ def model_pair_times(alg, parameters, context, feedback):
     pair = read_pair(first, second)
     for warning in pair.warnings:
         feedback.pushWarning(warning)
-    bands = header.get("band_count")
+    extra = header.get("extra", {})
+    bands = header.get("bands")
     if bands is not None and bands != pair.x0.shape[0]:
         raise InputError(f"The model was trained on {bands} band(s) but FIRST has {pair.x0.shape[0]}.")
-    if (header.get("width"), header.get("height")) != (pair.grid.width, pair.grid.height):
+    if (extra.get("width"), extra.get("height")) != (pair.grid.width, pair.grid.height):
         feedback.pushWarning("FIRST's size differs from the pair the model was trained on; "
                              "the learned dynamics are applied as they are.")
     start = P.optional_datetime(alg, parameters, "START_TIME", context)
     end = P.optional_datetime(alg, parameters, "END_TIME", context)
-    if start is None and end is None and header.get("times"):
-        t0, t1 = (datetime.fromisoformat(t) for t in header["times"])
+    if start is None and end is None and extra.get("times"):
+        t0, t1 = (datetime.fromisoformat(t) for t in extra["times"])
     else:
         t0, t1 = resolve_times(start, end, first, second)
     return model, header, pair, frame_times(t0, t1, int(header["steps"])), first

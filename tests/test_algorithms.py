@@ -1,0 +1,221 @@
+"""End to end through real Processing (in-process, offscreen QGIS) and real qgis_process:
+a synthetic georeferenced pair with a known translation → model → frames and field against the truth."""
+import json
+import math
+
+import numpy as np
+import pytest
+from osgeo import gdal
+
+from helpers import qgis_process, translation_geotiffs, write_geotiff
+
+DX, DY, PIXEL, STEPS = 6.0, -4.0, 250.0, 4  # 6 px east, 4 px north in one hour
+TRAIN = dict(STEPS=STEPS, PRESET="fast", ITERATIONS=30, PATCH_SIZE=48, BATCH_SIZE=2, SEED=0)
+
+
+def run(alg, params, feedback=None):
+    import processing
+    from qgis.core import QgsProcessingContext, QgsProject
+
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    return processing.run(f"inbetween:{alg}", params, context=context, feedback=feedback)
+
+
+def read(path):
+    ds = gdal.Open(str(path))
+    return ds, ds.ReadAsArray().astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def trained(provider, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pair")
+    first, second, truth = translation_geotiffs(folder, size=96, dx=DX, dy=DY, steps=STEPS, pixel=PIXEL)
+    model = str(folder / "pair.inbetween")
+    result = run("train", dict(FIRST=first, SECOND=second, OUTPUT_MODEL=model,
+                               OUTPUT_LOSS_PLOT=str(folder / "loss.png"), **TRAIN))
+    return dict(folder=folder, first=first, second=second, truth=truth, model=result["OUTPUT_MODEL"],
+                plot=result["OUTPUT_LOSS_PLOT"])
+
+
+def test_train_writes_model_and_loss_plot(trained):
+    from model.modelfile import load_model
+
+    _, header = load_model(trained["model"])
+    assert header["steps"] == STEPS
+    assert header["extra"]["times"][0].startswith("2016-09-28T14:45")
+    assert header["bands"] == 1 and header["extra"]["width"] == 96
+    assert gdal.Open(trained["plot"]) is not None  # a real PNG
+
+
+def test_frames_match_grid_times_and_truth(trained, tmp_path):
+    result = run("generateframes", dict(MODEL=trained["model"], FIRST=trained["first"], SECOND=trained["second"],
+                                        OUTPUT_FOLDER=str(tmp_path / "frames"),
+                                        OUTPUT_PROJECT=str(tmp_path / "frames.qgz")))
+    paths = result["OUTPUT_LAYERS"]
+    assert [p.rsplit("/", 1)[-1] for p in paths] == [f"frame_{j:03d}.tif" for j in range(STEPS + 1)]
+    src = gdal.Open(trained["first"])
+    truth = trained["truth"]
+    expected_times = ["2016:09:28 14:45:00", "2016:09:28 15:00:00", "2016:09:28 15:15:00", "2016:09:28 15:30:00",
+                      "2016:09:28 15:45:00"]
+    for j, path in enumerate(paths):
+        ds, frame = read(path)
+        assert ds.GetGeoTransform() == src.GetGeoTransform()
+        assert ds.GetProjection() == src.GetProjection()
+        assert ds.GetMetadataItem("TIFFTAG_DATETIME") == expected_times[j]
+        inner = (slice(12, -12), slice(12, -12))  # the periodic shift's wrap-around is not advection
+        error = np.abs(frame[inner] - truth[j, 0][inner]).mean()
+        blend = (1 - j / STEPS) * truth[0, 0] + j / STEPS * truth[-1, 0]
+        blend_error = np.abs(blend[inner] - truth[j, 0][inner]).mean()
+        if j in (0, STEPS):
+            assert error < 1e-4  # endpoints reproduced as given
+        else:
+            assert error < 1.5, (j, error)  # dBZ, on a field spanning -10..55
+            assert error < 0.5 * blend_error, (j, error, blend_error)
+    assert (tmp_path / "frames.qgz").is_file()
+
+
+def test_field_is_in_metres_per_second_and_points_the_right_way(trained, tmp_path):
+    from osgeo import ogr
+
+    out = str(tmp_path / "field.gpkg")
+    run("exportfield", dict(MODEL=trained["model"], FIRST=trained["first"], SECOND=trained["second"], SPACING=8,
+                            OUTPUT=out, OUTPUT_NETCDF=str(tmp_path / "field.nc"),
+                            OUTPUT_PLOT=str(tmp_path / "field.png")))
+    ds = ogr.Open(out)  # keep the dataset alive while its layer is used
+    layer = ds.GetLayer(0)
+    names = [layer.GetLayerDefn().GetFieldDefn(i).GetName() for i in range(layer.GetLayerDefn().GetFieldCount())]
+    assert {"step", "time", "u", "v", "speed", "direction"} <= set(names)
+    rows = [(f["step"], f["u"], f["v"], f["speed"], f["direction"]) for f in layer]
+    steps = {r[0] for r in rows}
+    assert steps == set(range(STEPS))
+    u = np.mean([r[1] for r in rows])
+    v = np.mean([r[2] for r in rows])
+    true_u, true_v = DX * PIXEL / 3600, -DY * PIXEL / 3600  # east and north, m/s
+    assert abs(math.hypot(u, v) / math.hypot(true_u, true_v) - 1) < 0.1, (u, v)
+    direction = math.degrees(math.atan2(u, v)) % 360
+    assert abs(direction - math.degrees(math.atan2(true_u, true_v))) < 5, direction
+    assert (tmp_path / "field.nc").is_file() and (tmp_path / "field.png").is_file()
+
+
+def test_loaded_frames_are_temporal_layers_in_a_group(trained, tmp_path):
+    import processing
+    from qgis.core import QgsProject
+
+    project = QgsProject.instance()
+    project.clear()
+    processing.runAndLoadResults("inbetween:generateframes", dict(
+        MODEL=trained["model"], FIRST=trained["first"], SECOND=trained["second"],
+        OUTPUT_FOLDER=str(tmp_path / "loaded")))
+    layers = sorted(project.mapLayers().values(), key=lambda layer: layer.name())
+    assert len(layers) == STEPS + 1
+    group = project.layerTreeRoot().findGroup("In-between frames")
+    assert group is not None and len(group.findLayerIds()) == STEPS + 1
+    starts = []
+    for layer in layers:
+        props = layer.temporalProperties()
+        assert props.isActive()
+        rng = props.fixedTemporalRange()
+        assert rng.begin().secsTo(rng.end()) == 15 * 60
+        starts.append(rng.begin().toUTC().toString("hh:mm"))
+    assert starts == ["14:45", "15:00", "15:15", "15:30", "15:45"]
+    project.clear()
+
+
+def test_qgis_process_runs_the_algorithms_with_json(trained, tmp_path):
+    model = tmp_path / "shell.inbetween"
+    args = [f"{k}={v}" for k, v in dict(FIRST=trained["first"], SECOND=trained["second"], OUTPUT_MODEL=model,
+                                        STEPS=2, PRESET="fast", ITERATIONS=5, PATCH_SIZE=32,
+                                        BATCH_SIZE=1).items()]
+    result = qgis_process("--json", "run", "inbetween:train", "--", *args)
+    payload = json.loads(result.stdout[result.stdout.index("{"):])
+    assert payload["results"]["OUTPUT_MODEL"] == str(model)
+    assert model.is_file()
+    assert "iteration" in result.stderr or "iteration" in json.dumps(payload)
+    result = qgis_process("run", "inbetween:generateframes", "--", f"MODEL={model}", f"FIRST={trained['first']}",
+                          f"SECOND={trained['second']}", f"OUTPUT_FOLDER={tmp_path / 'frames'}")
+    assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == ["frame_000.tif", "frame_001.tif",
+                                                                        "frame_002.tif"]
+
+
+# ---------------------------------------------------------------------------------------------- bad input
+def _fails(alg, params, match):
+    from qgis.core import QgsProcessingException
+
+    with pytest.raises(QgsProcessingException, match=match):
+        run(alg, params)
+
+
+def test_band_count_mismatch_is_a_clear_error(provider, tmp_path):
+    a = write_geotiff(tmp_path / "a.tif", np.random.rand(64, 64), when="2020:01:01 00:00:00")
+    b = write_geotiff(tmp_path / "b.tif", np.random.rand(2, 64, 64), when="2020:01:01 01:00:00")
+    _fails("train", dict(FIRST=a, SECOND=b, OUTPUT_MODEL=str(tmp_path / "m.inbetween"), **TRAIN), "band")
+    assert not (tmp_path / "m.inbetween").exists()
+
+
+def test_missing_and_reversed_times_are_clear_errors(provider, tmp_path):
+    a = write_geotiff(tmp_path / "a.tif", np.random.rand(64, 64))
+    b = write_geotiff(tmp_path / "b.tif", np.random.rand(64, 64))
+    _fails("train", dict(FIRST=a, SECOND=b, OUTPUT_MODEL=str(tmp_path / "m.inbetween"), **TRAIN), "START_TIME")
+    _fails("train", dict(FIRST=a, SECOND=b, START_TIME="2020-01-01T02:00:00", END_TIME="2020-01-01T01:00:00",
+                         OUTPUT_MODEL=str(tmp_path / "m.inbetween"), **TRAIN), "(?i)before|after")
+    assert not (tmp_path / "m.inbetween").exists()
+
+
+def test_truncated_model_file_is_a_clear_error_and_writes_nothing(trained, tmp_path):
+    broken = tmp_path / "broken.inbetween"
+    broken.write_bytes(open(trained["model"], "rb").read()[:200])
+    _fails("generateframes", dict(MODEL=str(broken), FIRST=trained["first"], SECOND=trained["second"],
+                                  OUTPUT_FOLDER=str(tmp_path / "frames")), "(?i)model file|truncated|corrupt")
+    foreign = tmp_path / "foreign.inbetween"
+    foreign.write_text("not a model")
+    _fails("exportfield", dict(MODEL=str(foreign), FIRST=trained["first"], SECOND=trained["second"],
+                               OUTPUT=str(tmp_path / "f.gpkg")), "(?i)model file|not an in-between")
+    assert not list((tmp_path).glob("frames/*.tif")) and not (tmp_path / "f.gpkg").exists()
+
+
+def test_cancel_stops_training_and_writes_no_model(trained, tmp_path):
+    from qgis.core import QgsProcessingException, QgsProcessingFeedback
+
+    feedback = QgsProcessingFeedback()
+    feedback.progressChanged.connect(lambda p: feedback.cancel() if p > 5 else None)
+    model = tmp_path / "canceled.inbetween"
+    params = dict(TRAIN, ITERATIONS=200)
+    with pytest.raises(QgsProcessingException, match="(?i)cancel"):
+        run("train", dict(FIRST=trained["first"], SECOND=trained["second"], OUTPUT_MODEL=str(model), **params),
+            feedback=feedback)
+    assert not model.exists() and not list(tmp_path.glob("*.tmp"))
+
+
+# ---------------------------------------------------------------------------------------------- modeler
+MODEL3 = __import__("helpers").ROOT / "tests" / "inbetween_pipeline.model3"
+
+
+def _model3_params(trained, out):
+    return {"first": trained["first"], "second": trained["second"], "steps": 2, "iterations": 3, "spacing": 16,
+            "train:model": str(out / "m.inbetween"), "generate:frames": str(out / "frames"),
+            "export:field": str(out / "field.gpkg")}
+
+
+def _check_model3_outputs(out):
+    assert (out / "m.inbetween").is_file()
+    assert sorted(p.name for p in (out / "frames").glob("*.tif")) == ["frame_000.tif", "frame_001.tif",
+                                                                       "frame_002.tif"]
+    assert (out / "field.gpkg").is_file()
+
+
+def test_graphical_model_runs_in_processing(trained, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingModelAlgorithm
+
+    model = QgsProcessingModelAlgorithm()
+    assert model.fromFile(str(MODEL3))
+    assert [c.algorithmId() for c in model.childAlgorithms().values()].count("inbetween:train") == 1
+    processing.run(model, _model3_params(trained, tmp_path))
+    _check_model3_outputs(tmp_path)
+
+
+def test_graphical_model_runs_with_qgis_process(trained, tmp_path):
+    args = [f"{k}={v}" for k, v in _model3_params(trained, tmp_path).items()]
+    qgis_process("run", MODEL3, "--", *args)
+    _check_model3_outputs(tmp_path)
