@@ -30,9 +30,15 @@ def total_loss(terms, target0, target1, mask0, mask1, cfg):
     both = mask0 * mask1
     for a, b, inside in terms["ae"]:
         ae = ae + masked_mse(a, b, mask0 if inside is None else both * inside)
+    cons = 0.0
+    if terms.get("cons") and cfg.lambda_cons > 0:
+        mc = both
+        if terms.get("inside1") is not None:
+            mc = mc * terms["inside1"] * terms["inside0"]
+        cons = sum(masked_mse(a, b, mc) for a, b in terms["cons"]) / len(terms["cons"])
     mag = magnitude(terms["raw"])
     smo = smoothness(terms["raw"])
-    loss = dyn + cfg.lambda_ae * ae + cfg.lambda_mag * mag + cfg.lambda_smooth * smo
+    loss = dyn + cfg.lambda_ae * ae + cfg.lambda_mag * mag + cfg.lambda_smooth * smo + cfg.lambda_cons * cons
     return loss, {"loss": float(loss.detach()), "dynamics": float(dyn.detach()),
                   "autoencoder": float(ae.detach()), "magnitude": float(mag.detach()),
-                  "smoothness": float(smo.detach())}
+                  "smoothness": float(smo.detach()), "consistency": float(cons.detach()) if hasattr(cons, "detach") else float(cons)}

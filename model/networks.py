@@ -112,7 +112,7 @@ class InBetweenNet(nn.Module):
         inp = [x0, x1]
         if cfg.flow_init:
             inp.append(flow / 10.0)
-        raw = self.field_net(torch.cat(inp, dim=1)).view(b, n, 2, h, w).float()
+        raw = self.field_net(torch.cat(inp, dim=1)).view(b, n, 2, h, w).float() * cfg.residual_scale
         disp = raw
         if cfg.flow_init:
             disp = disp + (flow.float() / n).unsqueeze(1)
@@ -173,9 +173,15 @@ class InBetweenNet(nn.Module):
             ae = [(ae0, x0, None), (zN, z1, inside1)]
             return dict(pred1=pred1, pred0=None, ae=ae, raw=raw, disp=disp, inside1=inside1, inside0=None)
         c = x0.shape[1]
-        fwd = roll_forward(torch.cat([z0.float(), x0.float()], 1), disp)[-1]
-        bwd = roll_backward(torch.cat([z1.float(), x1.float()], 1), disp)[0]
+        fwd_all = roll_forward(torch.cat([z0.float(), x0.float()], 1), disp)
+        bwd_all = roll_backward(torch.cat([z1.float(), x1.float()], 1), disp)
+        fwd, bwd = fwd_all[-1], bwd_all[0]
+        # forward/backward consistency at intermediate steps: X0 carried to t_j and X1 carried back
+        # to t_j should agree where nothing grows or decays (a self-supervised signal at the times
+        # that have no truth; it sharpens the blend)
+        cons = [(fwd_all[j][:, 1:1 + c], bwd_all[j][:, 1:1 + c]) for j in range(1, cfg.steps)]
         pred1 = self.decode(fwd[:, :1], fwd[:, 1:1 + c])
         pred0 = self.decode(bwd[:, :1], bwd[:, 1:1 + c])
         ae = [(self.decode(z0, x0), x0, None), (fwd[:, :1], z1, inside1), (bwd[:, :1], z0, inside0)]
-        return dict(pred1=pred1, pred0=pred0, ae=ae, raw=raw, disp=disp, inside1=inside1, inside0=inside0)
+        return dict(pred1=pred1, pred0=pred0, ae=ae, raw=raw, disp=disp, inside1=inside1, inside0=inside0,
+                    cons=cons)

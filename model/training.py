@@ -112,7 +112,9 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
     cuda = dev.type == "cuda"
     if cuda:
         model.to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
+    params = [p for n_, p in model.named_parameters()
+              if cfg.train_decoder or cfg.mode == "paper" or not n_.startswith(("decoder.", "encoder."))]
+    opt = torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, 0.999))
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.decay_every, gamma=cfg.gamma)
 
     try:

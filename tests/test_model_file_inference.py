@@ -30,10 +30,12 @@ def _pair(h=80, w=96, shift=(5.0, 3.0), bands=2):
 
 @pytest.fixture(scope="module", params=["accurate", "paper"])
 def trained(request):
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
     x0, x1 = _pair()
     cfg = make_config("fast", request.param, steps=3, iterations=8, patch_size=32, batch_size=2)
-    return train_pair(x0, x1, config=cfg, seed=1), x0, x1
+    yield train_pair(x0, x1, config=cfg, seed=1), x0, x1
+    torch.set_num_threads(threads)
 
 
 def test_round_trip_same_outputs(trained, tmp_path):

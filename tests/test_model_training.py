@@ -64,11 +64,12 @@ def _check_frames(out, truth, x0, x1, bound, linear_ratio):
     return errs
 
 
-def test_translation_accurate():
+@pytest.mark.parametrize("train_decoder", [False, True])
+def test_translation_accurate(train_decoder):
     d = (6.0, -4.0)
     truth = [scene((d[0] * j / N, d[1] * j / N)) for j in range(N + 1)]
     x0, x1 = truth[0], truth[-1]
-    r = train_pair(x0, x1, config=cfg(), seed=0)
+    r = train_pair(x0, x1, config=cfg(train_decoder=train_decoder), seed=0)
     out = generate_frames(r.model, x0, x1, tile=64)
     _check_frames(out, truth, x0, x1, bound=0.01, linear_ratio=0.2)
     f = advection_fields(r.model, x0, x1).sum(axis=0)       # total displacement over the interval

@@ -1,0 +1,101 @@
+"""Held-out evaluation of the latent-advection model on the FMI radar sequence (development bench).
+
+Frames 0 and 12 (one hour apart) of ../shared/data/fmi-radar-2016-09-28 are the pair; the 11 frames in
+between are the truth.  A 1024×1024 crop at 250 m is block-averaged 2× to 512×512 at 500 m; values are
+dBZ = 0.5·v − 32 floored at 0 dBZ (undetect = 0 dBZ), 255 = nodata (left out).  Scores: MAE in dBZ over
+valid pixels and CSI at 20 dBZ, averaged over the 11 frames.
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/latent_dev.py \
+        --methods linear,opticalflow,imageadvection,accurate,paper --iterations 300
+
+Method names: the baselines of model/baselines.py (linear, opticalflow, ot, imageadvection) and the
+model's modes, optionally with config overrides: ``accurate:iterations=0:lambda_cons=1.0``.
+"""
+import argparse
+import glob
+import json
+import os
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import numpy as np  # noqa: E402
+
+
+def load_sequence(folder, r0, c0, size, count=13):
+    from osgeo import gdal
+
+    files = sorted(glob.glob(os.path.join(folder, "*.tif")))[:count]
+    out = []
+    for f in files:
+        ds = gdal.Open(f)
+        a = ds.GetRasterBand(1).ReadAsArray(c0, r0, size, size).astype(np.float32)
+        ds = None
+        nod = a == 255
+        dbz = np.maximum(0.5 * a - 32.0, 0.0)
+        dbz[nod] = np.nan
+        d = dbz.reshape(size // 2, 2, size // 2, 2)
+        with np.errstate(all="ignore"):
+            out.append(np.nanmean(d, axis=(1, 3)).astype(np.float32))
+    return out
+
+
+def scores(pred, truth, valid, threshold=20.0):
+    maes, csis = [], []
+    for p, t in zip(pred, truth):
+        maes.append(float(np.abs(p[valid] - t[valid]).mean()))
+        P, T = p[valid] >= threshold, t[valid] >= threshold
+        hits, fa, miss = (P & T).sum(), (P & ~T).sum(), (~P & T).sum()
+        csis.append(float(hits / max(hits + fa + miss, 1)))
+    return float(np.mean(maes)), float(np.mean(csis))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data", "fmi-radar-2016-09-28"))
+    ap.add_argument("--row", type=int, default=3904)
+    ap.add_argument("--col", type=int, default=1600)
+    ap.add_argument("--size", type=int, default=1024)
+    ap.add_argument("--methods", default="linear,opticalflow,imageadvection,accurate,paper")
+    ap.add_argument("--iterations", type=int, default=None, help="override the preset's iterations")
+    ap.add_argument("--preset", default="fast")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    frames = load_sequence(args.data, args.row, args.col, args.size)
+    n = len(frames) - 1
+    x0, x1 = frames[0][None], frames[-1][None]
+    truth = frames[1:-1]
+    valid = np.isfinite(x0[0]) & np.isfinite(x1[0]) & np.all(np.isfinite(np.stack(truth)), axis=0)
+    rows = []
+    for m in args.methods.split(","):
+        t0 = time.time()
+        name, *kv = m.split(":")
+        if name in ("linear", "opticalflow", "ot", "imageadvection"):
+            from model.baselines import interpolate
+            out = interpolate(name, x0, x1, n, valid)
+        else:
+            from model.presets import make_config
+            from model.training import train_pair
+            from model.inference import generate_frames
+            extra = {}
+            for item in kv:
+                k, v = item.split("=")
+                extra[k] = float(v) if "." in v else int(v)
+            extra.setdefault("iterations", args.iterations)
+            cfg = make_config(args.preset, name, steps=n, **extra)
+            r = train_pair(x0, x1, valid, config=cfg, seed=args.seed, log=lambda s: print(s, flush=True))
+            out = generate_frames(r.model, x0, x1, valid, tile=512, overlap=64)
+        mae, csi = scores([out[j, 0] for j in range(1, n)], truth, valid)
+        rows.append({"method": m, "mae_dbz": round(mae, 3), "csi20": round(csi, 3),
+                     "seconds": round(time.time() - t0, 1)})
+        print(json.dumps(rows[-1]), flush=True)
+    print("| method | MAE dBZ | CSI@20 | seconds |\n| --- | --- | --- | --- |")
+    for r in rows:
+        print(f"| {r['method']} | {r['mae_dbz']} | {r['csi20']} | {r['seconds']} |")
+
+
+if __name__ == "__main__":
+    main()
