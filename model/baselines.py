@@ -29,7 +29,7 @@ Methods (``METHODS``):
   gave 5.7 dBZ MAE on the held-out frames, stride 32 with lambda_mag = 1: 4.5). Frames are the
   intermediate advected states of x0, so no intensity changes except by advection.
 
-``progress(fraction)`` is called with a float in [0, 1]; ``is_canceled()`` returning True stops the
+``progress(done, total)`` is called as elsewhere in model/ (here done is a fraction of total = 1.0); ``is_canceled()`` returning True stops the
 work with :class:`Canceled`.
 """
 import numpy as np
@@ -74,7 +74,7 @@ def _check(is_canceled):
 
 def _report(progress, fraction):
     if progress is not None:
-        progress(float(min(max(fraction, 0.0), 1.0)))
+        progress(float(min(max(fraction, 0.0), 1.0)), 1.0)
 
 
 def _finish(frames, x0, x1, valid):

@@ -104,7 +104,7 @@ def test_endpoints_exact_and_nan_kept(method):
     opts = {"iterations": 5, "levels": 1} if method == "imageadvection" else {}
     if method == "ot":
         opts["ot_size"] = 32
-    fr = interpolate(method, x0, x1, 3, valid=valid, progress=calls.append, **opts)
+    fr = interpolate(method, x0, x1, 3, valid=valid, progress=lambda done, total: calls.append(done / total), **opts)
     assert fr.shape == (4, 1, H, W) and fr.dtype == np.float32
     np.testing.assert_array_equal(fr[0], x0)  # NaN positions included
     np.testing.assert_array_equal(fr[-1], x1)
