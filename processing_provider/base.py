@@ -50,7 +50,7 @@ class InBetweenAlgorithm(QgsProcessingAlgorithm):
 
             if isinstance(error, (InputError, ValueError)):
                 raise QgsProcessingException(str(error)) from error
-            if type(error).__name__ in ("ModelFileError", "TrainingCanceled"):
+            if type(error).__name__ in ("ModelFileError", "TrainingCanceled", "Canceled"):
                 raise QgsProcessingException(str(error)) from error
             raise
 
