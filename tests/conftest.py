@@ -17,6 +17,9 @@ for path in (str(ROOT), str(PLUGINS), "/usr/share/qgis/python/plugins"):
     if path not in sys.path:
         sys.path.insert(0, path)
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# QGIS computes statistics when it loads a PNG and GDAL saves them in a .aux.xml beside the file:
+# never write beside the shared read-only data (this process and the qgis_process runs it starts).
+os.environ["GDAL_PAM_ENABLED"] = "NO"
 os.environ["QGIS_CUSTOM_CONFIG_PATH"] = str(ROOT / ".qgis-profile" / "config")
 os.environ.setdefault("XDG_RUNTIME_DIR", str(ROOT / ".qgis-profile" / "runtime"))
 Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True, mode=0o700)
