@@ -8,6 +8,25 @@ from .provider import ICON
 DEVICES = ["auto", "cpu", "cuda"]
 
 
+def _stderr_progress(alg_id, feedback):
+    """Under qgis_process (where --json prints no progress at all), progress lines go to stderr."""
+    import sys
+
+    from qgis.core import QgsApplication
+
+    if QgsApplication.platform() != "qgis_process":
+        return None
+    last = [-10.0]
+
+    def report(percent):
+        if percent - last[0] >= 10 or (percent >= 100 > last[0]):
+            last[0] = percent
+            print(f"{alg_id}: {percent:.0f}%", file=sys.stderr, flush=True)
+
+    feedback.progressChanged.connect(report)
+    return report
+
+
 class InBetweenAlgorithm(QgsProcessingAlgorithm):
     """Subclasses declare NAME, DISPLAY, HELP, PACKAGES and implement initAlgorithm and execute()."""
 
@@ -41,6 +60,7 @@ class InBetweenAlgorithm(QgsProcessingAlgorithm):
         message = missing_message(self.PACKAGES)
         if message:
             raise QgsProcessingException(message)
+        report = _stderr_progress(self.id(), feedback)
         try:
             return self.execute(parameters, context, feedback)
         except QgsProcessingException:
@@ -53,6 +73,9 @@ class InBetweenAlgorithm(QgsProcessingAlgorithm):
             if type(error).__name__ in ("ModelFileError", "TrainingCanceled", "Canceled"):
                 raise QgsProcessingException(str(error)) from error
             raise
+        finally:
+            if report is not None:
+                feedback.progressChanged.disconnect(report)
 
     def execute(self, parameters, context, feedback):
         raise QgsProcessingException(f"{self.DISPLAY}: not implemented yet")
