@@ -220,3 +220,16 @@ def test_graphical_model_runs_with_qgis_process(trained, tmp_path):
     args = [f"{k}={v}" for k, v in _model3_params(trained, tmp_path).items()]
     qgis_process("run", MODEL3, "--", *args)
     _check_model3_outputs(tmp_path)
+
+
+def test_small_constant_and_disjoint_inputs_are_clear_errors(provider, tmp_path):
+    when = dict(START_TIME="2020-01-01T00:00:00", END_TIME="2020-01-01T01:00:00")
+    out = dict(OUTPUT_MODEL=str(tmp_path / "m.inbetween"), **TRAIN, **when)
+    tiny = [write_geotiff(tmp_path / f"t{i}.tif", np.random.rand(10, 10)) for i in range(2)]
+    _fails("train", dict(FIRST=tiny[0], SECOND=tiny[1], **out), "(?i)small|pixels")
+    flat = [write_geotiff(tmp_path / f"c{i}.tif", np.full((64, 64), 3.0)) for i in range(2)]
+    _fails("train", dict(FIRST=flat[0], SECOND=flat[1], **out), "(?i)constant")
+    far = write_geotiff(tmp_path / "far.tif", np.random.rand(64, 64), (900000.0, 250.0, 0, 7000000.0, 0, -250.0))
+    near = write_geotiff(tmp_path / "near.tif", np.random.rand(64, 64))
+    _fails("train", dict(FIRST=near, SECOND=far, **out), "(?i)overlap")
+    assert not (tmp_path / "m.inbetween").exists()
