@@ -7,6 +7,9 @@ import numpy as np
 from .presets import make_config, MIN_PATCH
 from .patches import normalise, PatchSampler, cut, patch_scale
 from .device import resolve_device, autocast, oom_message
+from .distributed import training_run
+
+CUDA_SYNC_EVERY = 50  # iterations between reads of the losses back to the host, on CUDA
 
 
 class TrainingCanceled(Exception):
@@ -64,6 +67,25 @@ def normalisation_of(x0, x1, valid):
     return {"kind": "minmax-per-band", "lo": lo, "hi": hi}
 
 
+def _drain(pending, history):
+    """Move the pending iterations' loss parts into ``history`` as floats (values that are still device
+    tensors are read back in one transfer); returns the first iteration whose loss is not finite, or None."""
+    import torch
+
+    cells = [(p, k) for p in pending for k, v in p.items() if torch.is_tensor(v)]
+    if cells:
+        values = torch.stack([p[k].detach().float().reshape(()) for p, k in cells]).tolist()
+        for (p, k), v in zip(cells, values):
+            p[k] = v
+    bad = None
+    for p in pending:
+        if bad is None and not np.isfinite(p["loss"]):
+            bad = p["iteration"]
+        history.append(p)
+    pending.clear()
+    return bad
+
+
 def _seed_everything(seed):
     import torch
     import random
@@ -73,8 +95,13 @@ def _seed_everything(seed):
 
 
 def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=None, is_canceled=None,
-               log=None):
-    """Train a model that goes from ``x0`` to ``x1``; see the module docs of networks/presets."""
+               log=None, distributed=None):
+    """Train a model that goes from ``x0`` to ``x1``; see the module docs of networks/presets.
+
+    ``distributed``: None = DistributedDataParallel when a torch.distributed process group is initialised
+    (under torchrun, see model/distributed.py), False = never, True = required.  On CUDA the losses are
+    read back to the host (history, divergence check, ``progress``) every CUDA_SYNC_EVERY iterations only,
+    so the loop does not wait for the GPU each iteration; on CPU every iteration, as ever."""
     import torch
     from .networks import InBetweenNet
     from .losses import total_loss
@@ -114,15 +141,18 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
         model.to(memory_format=torch.channels_last)
     params = [p for n_, p in model.named_parameters()
               if cfg.train_decoder or cfg.mode == "paper" or not n_.startswith(("decoder.", "encoder."))]
-    opt = torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, 0.999))
+    opt = torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, 0.999), fused=True if cuda else None)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.decay_every, gamma=cfg.gamma)
+    run = training_run(model, params, seed, distributed, log)  # DDP under torchrun, else model.training_terms
 
     try:
         images = torch.from_numpy(np.stack([x0n, x1n])).to(dev)          # (2, C, H, W)
         vmask = torch.from_numpy(valid.astype(np.float32))[None].to(dev)  # (1, H, W)
         flow_t = torch.from_numpy(flow).to(dev) if flow is not None else None
-        sampler = PatchSampler(h, w, patch, cfg.stride, valid, cfg.min_valid_fraction, seed)
-        history = []
+        sampler = PatchSampler(h, w, patch, cfg.stride, valid, cfg.min_valid_fraction, run.seed)
+        history, pending = [], []
+        sync_every = CUDA_SYNC_EVERY if cuda else 1
+        report_every = sync_every * -(-max(cfg.log_every, 1) // sync_every)
         model.train()
         total = cfg.iterations
         for it in range(1, total + 1):
@@ -139,19 +169,21 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
                 a = a.contiguous(memory_format=torch.channels_last)
                 b = b.contiguous(memory_format=torch.channels_last)
             with autocast(dev):
-                terms = model.training_terms(a, b, fl)
+                terms = run.terms(a, b, fl)
             loss, parts = total_loss(terms, a, b, m, m, cfg)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
-            if not np.isfinite(parts["loss"]):
-                raise RuntimeError(f"training diverged at iteration {it} (loss is not finite); "
-                                   "try a smaller learning rate")
             parts["iteration"] = it
-            history.append(parts)
-            if progress is not None and (it % max(cfg.log_every, 1) == 0 or it == total):
-                progress(it, total, parts)
+            pending.append(parts)
+            if it % sync_every == 0 or it == total:
+                bad = _drain(pending, history)
+                if bad is not None:
+                    raise RuntimeError(f"training diverged at iteration {bad} (loss is not finite); "
+                                       "try a smaller learning rate")
+            if progress is not None and (it % report_every == 0 or it == total):
+                progress(it, total, history[-1])
     except Exception as e:  # OOM → clear message
         if cuda and isinstance(e, torch.cuda.OutOfMemoryError):
             raise RuntimeError(oom_message("training")) from e
