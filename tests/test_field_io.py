@@ -1,24 +1,16 @@
 """field_rows physics, GeoPackage, CF-NetCDF mesh and PNG on real files."""
 import math
 import os
-import sys
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-link = ROOT / ".qgis-profile" / "python" / "plugins" / "inbetween"
-link.parent.mkdir(parents=True, exist_ok=True)
-if not link.exists():
-    os.symlink(ROOT, link)
-sys.path.insert(0, str(link.parent))
 
-from osgeo import ogr, osr  # noqa: E402
+from osgeo import ogr, osr
 
-from inbetween.processing_provider import field_io  # noqa: E402
-from inbetween.processing_provider.raster_io import Grid, InputError  # noqa: E402
+from inbetween.processing_provider import field_io
+from inbetween.processing_provider.raster_io import Grid, InputError
 
 UTC = timezone.utc
 

@@ -1,22 +1,14 @@
 """Frame layers with temporal ranges, the styled field layer and the .qgz project, in real QGIS."""
 import os
-import sys
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-link = ROOT / ".qgis-profile" / "python" / "plugins" / "inbetween"
-link.parent.mkdir(parents=True, exist_ok=True)
-if not link.exists():
-    os.symlink(ROOT, link)
-sys.path.insert(0, str(link.parent))
 
-from osgeo import gdal, osr  # noqa: E402
+from osgeo import gdal, osr
 
-from inbetween.processing_provider import field_io, raster_io  # noqa: E402
+from inbetween.processing_provider import field_io, raster_io
 
 UTC = timezone.utc
 N = 4
@@ -205,7 +197,7 @@ def test_write_project_without_field_and_failure(tmp_path, qgis_app):
 
 def test_project_for_rasters_without_georeference(tmp_path, qgis_app):
     """Sea-ice-like PNG pair without CRS/geotransform: frames, field and project in pixel units."""
-    from qgis.core import QgsProject, QgsVectorLayer
+    from qgis.core import QgsProject
     from inbetween.plugin import layers as L
     from inbetween.processing_provider import times as T
 

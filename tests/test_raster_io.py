@@ -1,25 +1,18 @@
 """read_pair / write_frames on real GDAL files made in tmp_path."""
 import os
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-link = ROOT / ".qgis-profile" / "python" / "plugins" / "inbetween"
-link.parent.mkdir(parents=True, exist_ok=True)
-if not link.exists():
-    os.symlink(ROOT, link)
-sys.path.insert(0, str(link.parent))
+from helpers import SHARED_DATA as DATA
 
-from osgeo import gdal, osr  # noqa: E402
+from osgeo import gdal, osr
 
-from inbetween.processing_provider import raster_io  # noqa: E402
-from inbetween.processing_provider.raster_io import InputError  # noqa: E402
+from inbetween.processing_provider import raster_io
+from inbetween.processing_provider.raster_io import InputError
 
-DATA = ROOT.parent / "shared" / "data"
 UTM = 32633
 UTC = timezone.utc
 

@@ -1,26 +1,17 @@
 """Times from parameters, metadata and file names."""
-import os
-import sys
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-link = ROOT / ".qgis-profile" / "python" / "plugins" / "inbetween"
-link.parent.mkdir(parents=True, exist_ok=True)
-if not link.exists():
-    os.symlink(ROOT, link)
-sys.path.insert(0, str(link.parent))
+from helpers import SHARED_DATA as DATA
 
-from osgeo import gdal  # noqa: E402
+from osgeo import gdal
 
-from inbetween.processing_provider import times  # noqa: E402
-from inbetween.processing_provider.raster_io import InputError  # noqa: E402
+from inbetween.processing_provider import times
+from inbetween.processing_provider.raster_io import InputError
 
 UTC = timezone.utc
-DATA = ROOT.parent / "shared" / "data"
 
 
 def tif(path, metadata=None, band_metadata=None, domain=""):
