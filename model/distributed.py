@@ -157,8 +157,12 @@ def training_run(model, params, seed, distributed=None, log=None):
     if dev.type == "cuda" and dev.index != torch.cuda.current_device():
         raise RuntimeError(f"the model is on {dev} but this rank's GPU is cuda:{torch.cuda.current_device()}; "
                            "call model.distributed.init() before training and pass its device")
+    # the buffers (normalisation) are constants: synced once at wrap time, not before every forward
+    import inspect
+    no_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(DDP).parameters
+               else {"broadcast_buffers": False})
     ddp = DDP(_terms_module(model), device_ids=[dev.index] if dev.type == "cuda" else None,
-              broadcast_buffers=False, gradient_as_bucket_view=True)
+              gradient_as_bucket_view=True, **no_sync)
     r, n = rank(), world_size()
     if log and r == 0:
         log(f"DistributedDataParallel over {n} process(es) ({ddp.process_group.name()} backend); "
