@@ -136,23 +136,25 @@ def training_run(model, params, seed, distributed=None, log=None):
 
     ``distributed``: None = DDP when a process group is initialised (under torchrun), else the plain
     network; False = never; True = DDP, and an error when there is no process group.  ``params`` are the
-    parameters the optimiser trains; under DDP the others are frozen (requires_grad False) so that DDP
-    neither computes nor all-reduces gradients nobody uses."""
+    parameters the optimiser trains; the others are frozen (requires_grad False), so that neither
+    autograd nor DDP spends time on gradients nobody uses."""
     active = is_active()
     if distributed is None:
         distributed = active
-    if not distributed:
-        return TrainingRun(terms=model.training_terms, seed=int(seed))
-    if not active:
+    if distributed and not active:
         raise RuntimeError("distributed training was requested but no process group is initialised: "
                            "launch with torchrun and call model.distributed.init() first")
-    import torch
-    from torch.nn.parallel import DistributedDataParallel as DDP
-
+    # weights the optimiser does not train (accurate mode's φ and ψ by default) need no gradient: the
+    # backward pass skips their weight gradients (same values for the others) and DDP does not sync them
     trainable = {id(p) for p in params}
     for p in model.parameters():
         if id(p) not in trainable:
             p.requires_grad_(False)
+    if not distributed:
+        return TrainingRun(terms=model.training_terms, seed=int(seed))
+    import torch
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
     dev = next(model.parameters()).device
     if dev.type == "cuda" and dev.index != torch.cuda.current_device():
         raise RuntimeError(f"the model is on {dev} but this rank's GPU is cuda:{torch.cuda.current_device()}; "
