@@ -141,7 +141,7 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
         model.to(memory_format=torch.channels_last)
     params = [p for n_, p in model.named_parameters()
               if cfg.train_decoder or cfg.mode == "paper" or not n_.startswith(("decoder.", "encoder."))]
-    opt = torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, 0.999), fused=True if cuda else None)
+    opt = torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, 0.999))
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.decay_every, gamma=cfg.gamma)
     run = training_run(model, params, seed, distributed, log)  # DDP under torchrun, else model.training_terms
 
