@@ -7,6 +7,12 @@ the overlap (weight 1 at the image border) and the weighted sum is divided by th
 there are no seams and memory stays bounded by the tile size.  Each tile is run with a ``halo`` of extra
 context on every side (default: the largest initial displacement + 8 px in accurate mode, ``overlap`` in
 paper mode), so that trajectories that start outside the tile see real data; only the core is kept.
+
+Streaming (``iter_frame_blocks`` / ``iter_field_blocks``): the same tiles, run in row-major order, and
+each finished block yielded as soon as no later tile touches it, so a whole scene never sits in memory
+(the source reads GDAL windows: processing_provider/raster_io.PairWindows).  The in-memory functions
+``generate_frames`` / ``advection_fields`` assemble those blocks, so both paths give the same numbers.
+No torch import at module level: with an ONNX runner this module runs without torch.
 """
 import numpy as np
 
@@ -35,103 +41,295 @@ def _ramp(length, lead, trail, overlap):
     return np.maximum(w, 1e-4)
 
 
-def _run_tiles(model, x0, x1, valid, device, tile, overlap, what, progress=None, is_canceled=None,
-               halo=None):
-    import torch
-    from .patches import patch_scale, patch_unscale
+# ---------------------------------------------------------------------------------------------
+# Runners: one tile of normalised input → normalised frames / pixel fields (numpy in, numpy out).
+# The torch runner wraps an InBetweenNet; model/onnx_export.OnnxTileRunner does the same with
+# onnxruntime alone.  Both expose: bands, steps, lo, hi, uses_flow, flow_smooth, patch_norm,
+# frames(a, b, flow, valid) → (N+1, C, h, w) and fields(a, b, flow, valid) → (N, 2, h, w).
+
+class TorchTileRunner:
+    def __init__(self, model, device="auto"):
+        self.model = model
+        cfg = model.cfg
+        self.bands = int(model.bands)
+        self.steps = int(cfg.steps)
+        self.lo = model.norm_lo.detach().cpu().numpy().astype(np.float32)
+        self.hi = model.norm_hi.detach().cpu().numpy().astype(np.float32)
+        self.uses_flow = bool(cfg.mode != "paper" and cfg.flow_init)
+        self.flow_smooth = cfg.flow_smooth
+        self.patch_norm = bool(cfg.patch_norm)
+        self.device_name = device
+        self.dev = None
+
+    def __enter__(self):
+        self.dev = resolve_device(self.device_name)
+        self.model.eval()
+        self.model.to(self.dev)
+        return self
+
+    def __exit__(self, *exc):
+        self.model.to("cpu")
+        return False
+
+    def _run(self, what, a, b, fl, valid):
+        import torch
+        from .patches import patch_scale, patch_unscale
+
+        dev = self.dev
+        try:
+            with torch.no_grad():
+                ta = torch.from_numpy(np.ascontiguousarray(a))[None].to(dev)
+                tb = torch.from_numpy(np.ascontiguousarray(b))[None].to(dev)
+                tf = torch.from_numpy(np.ascontiguousarray(fl))[None].to(dev) if fl is not None else None
+                scale = None
+                if self.patch_norm:
+                    m = torch.from_numpy(valid.astype(np.float32))[None, None].to(dev)
+                    ta, tb, scale = patch_scale(ta, tb, m)
+                with autocast(dev):
+                    if what == "frames":
+                        frames, _ = self.model.frames(ta, tb, tf)
+                        res = torch.cat(frames, 0).float()          # (N+1, C, h, w)
+                        if scale is not None:
+                            res = patch_unscale(res, scale[0][:1], scale[1][:1])
+                        res = res.clamp(-1.0, 1.0)
+                    else:
+                        disp, _ = self.model.fields(ta, tb, tf)
+                        res = disp[0].float()                       # (N, 2, h, w)
+                return res.cpu().numpy()
+        except Exception as e:
+            if dev.type == "cuda" and isinstance(e, torch.cuda.OutOfMemoryError):
+                raise RuntimeError(oom_message("inference")) from e
+            raise
+
+    def frames(self, a, b, fl, valid):
+        return self._run("frames", a, b, fl, valid)
+
+    def fields(self, a, b, fl, valid):
+        return self._run("fields", a, b, fl, valid)
+
+
+def as_runner(model, device="auto"):
+    """A runner for ``model``: an InBetweenNet (torch) or an already built runner (e.g. ONNX)."""
+    return model if hasattr(model, "frames") and hasattr(model, "uses_flow") else TorchTileRunner(model, device)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sources: where the tiles' input comes from (arrays in memory, or GDAL windows: raster_io.PairWindows).
+
+class ArrayPair:
+    """The in-memory source: (C, H, W) arrays and the valid mask, read by window."""
+
+    def __init__(self, x0, x1, valid=None):
+        self.x0, self.x1, self.valid = check_pair(x0, x1, valid)
+        self.bands, self.height, self.width = self.x0.shape
+
+    def window(self, r0, r1, q0, q1):
+        return self.x0[:, r0:r1, q0:q1], self.x1[:, r0:r1, q0:q1], self.valid[r0:r1, q0:q1]
+
+    def decimated(self, h, w):
+        """Nearest-neighbour reduction to (h, w) (NaN/invalid stay invalid)."""
+        ri = np.minimum(((np.arange(h) + 0.5) * self.height / h).astype(int), self.height - 1)
+        ci = np.minimum(((np.arange(w) + 0.5) * self.width / w).astype(int), self.width - 1)
+        return self.x0[:, ri][:, :, ci], self.x1[:, ri][:, :, ci], self.valid[ri][:, ci]
+
+
+class FullFlow:
+    """A flow held at full resolution (2, H, W)."""
+
+    def __init__(self, flow):
+        self.flow = flow
+        self.max_abs = float(np.abs(flow).max()) if flow.size else 0.0
+
+    def window(self, r0, r1, q0, q1):
+        return self.flow[:, r0:r1, q0:q1]
+
+
+class LowResFlow:
+    """A flow computed on a reduced image (2, h, w), upsampled bilinearly per window to (H, W) pixels:
+    coordinates map pixel centres to pixel centres and the displacements scale by H/h and W/w."""
+
+    def __init__(self, flow_lo, height, width):
+        self.flow = flow_lo
+        self.height, self.width = height, width
+        self.fy = height / flow_lo.shape[1]
+        self.fx = width / flow_lo.shape[2]
+        self.max_abs = float(max(np.abs(flow_lo[0]).max() * self.fx, np.abs(flow_lo[1]).max() * self.fy))
+
+    def window(self, r0, r1, q0, q1):
+        import cv2
+
+        ys = ((np.arange(r0, r1, dtype=np.float32) + 0.5) / self.fy - 0.5)
+        xs = ((np.arange(q0, q1, dtype=np.float32) + 0.5) / self.fx - 0.5)
+        my = np.repeat(ys[:, None], len(xs), 1)
+        mx = np.repeat(xs[None, :], len(ys), 0)
+        out = [cv2.remap(self.flow[k], mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+               for k in range(2)]
+        return np.stack([out[0] * np.float32(self.fx), out[1] * np.float32(self.fy)]).astype(np.float32)
+
+
+def bounded_initial_flow(source, smooth, max_side=2048):
+    """The accurate mode's initial flow for ``source`` with memory bounded by ``max_side``.
+
+    Up to ``max_side`` pixels on the longer side: the same whole-image DIS flow as training
+    (fieldinit.initial_flow), exactly.  Larger images (a whole 4963 × 7316 FMI composite): the pair is
+    reduced by nearest neighbour to at most ``max_side`` on its longer side, the flow is computed there
+    (smoothing sigma scaled down alike) and upsampled bilinearly per tile, displacements scaled up.
+    The flow is a smooth large-scale initialisation (the network learns the residual), so the reduced
+    estimate changes frames by little (tests/test_streaming.py measures it); memory stays ~max_side²."""
     from .fieldinit import initial_flow
 
-    cfg = model.cfg
-    x0, x1, valid = check_pair(x0, x1, valid)
-    c, h, w = x0.shape
-    if c != model.bands:
-        raise ValueError(f"the model was trained on {model.bands} band(s), the images have {c}")
-    lo = model.norm_lo.cpu().numpy()
-    hi = model.norm_hi.cpu().numpy()
-    x0n = normalise(x0, valid, lo, hi)
-    x1n = normalise(x1, valid, lo, hi)
-    flow = initial_flow(x0, x1, valid, cfg.flow_smooth) if (cfg.mode != "paper" and cfg.flow_init) else None
-    n = cfg.steps
+    h, w = source.height, source.width
+    if max(h, w) <= max_side:
+        x0, x1, valid = source.window(0, h, 0, w)
+        return FullFlow(initial_flow(x0, x1, valid, smooth))
+    f = max(h, w) / float(max_side)
+    hl, wl = max(int(round(h / f)), 16), max(int(round(w / f)), 16)
+    x0, x1, valid = source.decimated(hl, wl)
+    return LowResFlow(initial_flow(x0, x1, valid, (smooth or 0) / f), h, w)
+
+
+# ---------------------------------------------------------------------------------------------
+# The streaming core.
+
+def iter_blocks(runner, source, what="frames", tile=512, overlap=64, halo=None, flow=None,
+                flow_max_side=2048, progress=None, is_canceled=None):
+    """Yield (row, col, block) with the finished, blended output of the rectangle starting at (row, col):
+    frames: (N+1, C, h, w) float32 in data units (frame 0 = x0, frame N = x1, NaN where invalid);
+    fields: (N, 2, h, w) pixels per step.  Blocks tile the image exactly once, in row-major order.
+
+    Tiles run in row-major order; a tile's weighted output goes into a window of the current tile row
+    and, for the rows the next tile row overlaps, into a carry buffer (overlap rows × width).  Peak
+    memory: one tile with its halo, the window (≤ 2 tiles), the carry (≈ overlap × width × outputs) and
+    the flow (``flow_max_side``²); it does not grow with the number of rows."""
+    if runner.bands != source.bands:
+        raise ValueError(f"the model was trained on {runner.bands} band(s), the images have {source.bands}")
+    lo, hi = runner.lo, runner.hi
+    h, w, c = source.height, source.width, source.bands
+    n = runner.steps
+    if flow is None and runner.uses_flow:
+        flow = bounded_initial_flow(source, runner.flow_smooth, flow_max_side)
+    if not runner.uses_flow:
+        flow = None
     tile = int(max(tile, 16))
     overlap = int(min(max(overlap, 0), tile // 2))
     th, tw = min(tile, h), min(tile, w)
     rs, cs = _starts(h, th, overlap), _starts(w, tw, overlap)
     if halo is None:
-        # context around each tile: trajectories of up to the largest initial displacement start
-        # outside the tile, so the network sees that much more on every side (then the core is kept)
-        halo = int(np.ceil(np.abs(flow).max())) + 8 if flow is not None else overlap
+        halo = int(np.ceil(flow.max_abs)) + 8 if flow is not None else overlap
     halo = max(int(halo), 0)
-    out_ch = c if what == "frames" else 2
-    acc = np.zeros((n + 1 if what == "frames" else n, out_ch, h, w), dtype=np.float32)
-    wsum = np.zeros((h, w), dtype=np.float32)
-    dev = resolve_device(device)
-    model.eval()
-    model.to(dev)
-    total = len(rs) * len(cs)
-    done = 0
-    try:
-        with torch.no_grad():
-            for r in rs:
-                for q in cs:
-                    if is_canceled is not None and is_canceled():
-                        raise TrainingCanceled("inference canceled")
-                    r0, r1 = max(r - halo, 0), min(r + th + halo, h)
-                    q0, q1 = max(q - halo, 0), min(q + tw + halo, w)
-                    sl = (slice(None), slice(r0, r1), slice(q0, q1))
-                    a = torch.from_numpy(np.ascontiguousarray(x0n[sl]))[None].to(dev)
-                    b = torch.from_numpy(np.ascontiguousarray(x1n[sl]))[None].to(dev)
-                    fl = torch.from_numpy(np.ascontiguousarray(flow[sl]))[None].to(dev) if flow is not None else None
-                    scale = None
-                    if cfg.patch_norm:
-                        m = torch.from_numpy(valid[r0:r1, q0:q1].astype(np.float32))[None, None].to(dev)
-                        a, b, scale = patch_scale(a, b, m)
-                    with autocast(dev):
-                        if what == "frames":
-                            frames, _ = model.frames(a, b, fl)
-                            res = torch.cat(frames, 0).float()          # (N+1, C, th, tw)
-                            if scale is not None:
-                                res = patch_unscale(res, scale[0][:1], scale[1][:1])
-                            res = res.clamp(-1.0, 1.0)
-                        else:
-                            disp, _ = model.fields(a, b, fl)
-                            res = disp[0].float()                       # (N, 2, th, tw)
-                    res = res.cpu().numpy()[:, :, r - r0:r - r0 + th, q - q0:q - q0 + tw]
-                    wr = _ramp(th, r > 0, r + th < h, overlap)
-                    wc = _ramp(tw, q > 0, q + tw < w, overlap)
-                    wt = wr[:, None] * wc[None, :]
-                    acc[:, :, r:r + th, q:q + tw] += res * wt
-                    wsum[r:r + th, q:q + tw] += wt
-                    done += 1
-                    if progress is not None:
-                        progress(done, total)
-    except Exception as e:
-        if dev.type == "cuda" and isinstance(e, torch.cuda.OutOfMemoryError):
-            raise RuntimeError(oom_message("inference")) from e
-        raise
-    finally:
-        model.to("cpu")
-    acc /= wsum
-    return acc, x0, x1, valid, lo, hi
+    k_out, ch = (n + 1, c) if what == "frames" else (n, 2)
+    total, done = len(rs) * len(cs), 0
+    carry_acc = np.zeros((k_out, ch, 0, w), np.float32)
+    carry_w = np.zeros((0, w), np.float32)
+    with runner:
+        for i, r in enumerate(rs):
+            f_end = rs[i + 1] if i + 1 < len(rs) else h    # rows [r, f_end) are final after this tile row
+            fh = f_end - r
+            new_acc = np.zeros((k_out, ch, th - fh, w), np.float32)
+            new_w = np.zeros((th - fh, w), np.float32)
+            g = 0
+            win_acc = np.zeros((k_out, ch, th, 0), np.float32)
+            win_w = np.zeros((th, 0), np.float32)
+            for k, q in enumerate(cs):
+                if is_canceled is not None and is_canceled():
+                    raise TrainingCanceled("inference canceled")
+                end = g + win_acc.shape[3]
+                if q + tw > end:   # extend the window, seeded with what earlier tile rows left there
+                    add_acc = np.zeros((k_out, ch, th, q + tw - end), np.float32)
+                    add_w = np.zeros((th, q + tw - end), np.float32)
+                    ck = carry_acc.shape[2]
+                    add_acc[:, :, :ck] = carry_acc[:, :, :, end:q + tw]
+                    add_w[:ck] = carry_w[:, end:q + tw]
+                    win_acc = np.concatenate([win_acc, add_acc], 3)
+                    win_w = np.concatenate([win_w, add_w], 1)
+                r0, r1 = max(r - halo, 0), min(r + th + halo, h)
+                q0, q1 = max(q - halo, 0), min(q + tw + halo, w)
+                x0, x1, valid = source.window(r0, r1, q0, q1)
+                a = normalise(x0, valid, lo, hi)
+                b = normalise(x1, valid, lo, hi)
+                fl = flow.window(r0, r1, q0, q1) if flow is not None else None
+                if what == "frames":
+                    res = runner.frames(a, b, fl, valid)
+                else:
+                    res = runner.fields(a, b, fl, valid)
+                res = res[:, :, r - r0:r - r0 + th, q - q0:q - q0 + tw]
+                wt = _ramp(th, r > 0, r + th < h, overlap)[:, None] * _ramp(tw, q > 0, q + tw < w, overlap)[None, :]
+                win_acc[:, :, :, q - g:q - g + tw] += res * wt
+                win_w[:, q - g:q - g + tw] += wt
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+                c_end = cs[k + 1] if k + 1 < len(cs) else w   # columns [g, c_end) are final now
+                cw = c_end - g
+                new_acc[:, :, :, g:c_end] = win_acc[:, :, fh:, :cw]
+                new_w[:, g:c_end] = win_w[fh:, :cw]
+                block = win_acc[:, :, :fh, :cw] / win_w[:fh, :cw]
+                yield r, g, _finish(block, what, source, r, g, lo, hi)
+                win_acc = win_acc[:, :, :, cw:]
+                win_w = win_w[:, cw:]
+                g = c_end
+            carry_acc, carry_w = new_acc, new_w
 
 
-def generate_frames(model, x0, x1, valid=None, device="auto", tile=512, overlap=64, progress=None,
-                    is_canceled=None, halo=None):
-    """Frames 0..N as float32 (N+1, C, H, W): frame 0 is x0 and frame N is x1 exactly, intermediate
-    frames clipped to the training data range, NaN where a pixel is invalid in either image."""
-    acc, x0, x1, valid, lo, hi = _run_tiles(model, x0, x1, valid, device, tile, overlap, "frames",
-                                            progress, is_canceled, halo)
-    out = np.empty_like(acc)
-    for j in range(acc.shape[0]):
-        out[j] = denormalise(acc[j], lo, hi)
+def _finish(block, what, source, r, g, lo, hi):
+    if what != "frames":
+        return block
+    bh, bw = block.shape[-2:]
+    x0, x1, valid = source.window(r, r + bh, g, g + bw)
+    out = np.empty_like(block)
+    for j in range(block.shape[0]):
+        out[j] = denormalise(block[j], lo, hi)
     out[:, :, ~valid] = np.nan
     out[0] = x0
     out[-1] = x1
     return out
 
 
+def iter_frame_blocks(model, source, device="auto", tile=512, overlap=64, halo=None, flow_max_side=2048,
+                      progress=None, is_canceled=None):
+    """Stream the frames: yields (row, col, (N+1, C, h, w) float32) blocks covering the image once.
+
+    ``model``: an InBetweenNet or a runner (model/onnx_export.OnnxTileRunner); ``source``: an
+    ArrayPair or a raster_io.PairWindows (GDAL windows), anything with bands/height/width, window()
+    and decimated()."""
+    return iter_blocks(as_runner(model, device), source, "frames", tile, overlap, halo, None, flow_max_side,
+                       progress, is_canceled)
+
+
+def iter_field_blocks(model, source, device="auto", tile=512, overlap=64, halo=None, flow_max_side=2048,
+                      progress=None, is_canceled=None):
+    """Stream the fields: yields (row, col, (N, 2, h, w) float32) pixel displacements per step."""
+    return iter_blocks(as_runner(model, device), source, "fields", tile, overlap, halo, None, flow_max_side,
+                       progress, is_canceled)
+
+
+def _assemble(model, x0, x1, valid, device, tile, overlap, progress, is_canceled, halo, what):
+    from .fieldinit import initial_flow
+
+    runner = as_runner(model, device)
+    source = ArrayPair(x0, x1, valid)
+    if source.bands != runner.bands:
+        raise ValueError(f"the model was trained on {runner.bands} band(s), the images have {source.bands}")
+    flow = None
+    if runner.uses_flow:   # the in-memory path: the whole-image flow, as training computed it
+        flow = FullFlow(initial_flow(source.x0, source.x1, source.valid, runner.flow_smooth))
+    k = runner.steps + 1 if what == "frames" else runner.steps
+    out = np.empty((k, source.bands if what == "frames" else 2, source.height, source.width), np.float32)
+    for r, q, block in iter_blocks(runner, source, what, tile, overlap, halo, flow, None, progress, is_canceled):
+        out[:, :, r:r + block.shape[2], q:q + block.shape[3]] = block
+    return out
+
+
+def generate_frames(model, x0, x1, valid=None, device="auto", tile=512, overlap=64, progress=None,
+                    is_canceled=None, halo=None):
+    """Frames 0..N as float32 (N+1, C, H, W): frame 0 is x0 and frame N is x1 exactly, intermediate
+    frames clipped to the training data range, NaN where a pixel is invalid in either image.
+    ``model``: an InBetweenNet or a runner (e.g. model/onnx_export.OnnxTileRunner)."""
+    return _assemble(model, x0, x1, valid, device, tile, overlap, progress, is_canceled, halo, "frames")
+
+
 def advection_fields(model, x0, x1, valid=None, device="auto", tile=512, overlap=64, progress=None,
                      is_canceled=None, halo=None):
     """Per-step displacement of the content, float32 (N, 2, H, W) in pixels: channel 0 = +x (columns,
     right), channel 1 = +y (rows, down); the content at x at step j+1 came from x − d_j(x)."""
-    acc, *_ = _run_tiles(model, x0, x1, valid, device, tile, overlap, "fields", progress, is_canceled, halo)
-    return acc
+    return _assemble(model, x0, x1, valid, device, tile, overlap, progress, is_canceled, halo, "fields")

@@ -4,7 +4,7 @@ from qgis.core import (QgsProcessing, QgsProcessingParameterFileDestination, Qgs
 
 from .base import InBetweenAlgorithm
 from . import params as P
-from .inputs import model_pair_times
+from .inputs import model_packages, model_source_times
 from .loading import load_field_on_completion
 
 
@@ -16,7 +16,9 @@ class ExportFieldAlgorithm(InBetweenAlgorithm):
             "direction (degrees clockwise from grid north, where the motion goes). Metres come from the pixel "
             "size (the ellipsoid for a geographic CRS); rasters without georeference give pixels per second. "
             "Optionally a CF-NetCDF that QGIS opens as a mesh layer (arrows, streamlines, particle traces) "
-            "and a PNG with streamlines.")
+            "and a PNG with streamlines. The pair is read window by window and the field streamed tile by tile; "
+            "only the sampled vectors are kept (the NetCDF and the plot need the whole field in memory). "
+            "MODEL may be a .onnx export: it then runs with onnxruntime alone.")
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(P.model_parameter())
@@ -31,30 +33,74 @@ class ExportFieldAlgorithm(InBetweenAlgorithm):
         self.addParameter(QgsProcessingParameterFileDestination(
             "OUTPUT_PLOT", "Field plot with streamlines", "PNG (*.png)", optional=True, createByDefault=False))
 
-    def execute(self, parameters, context, feedback):
-        from ..model.inference import advection_fields
-        from .field_io import field_rows, plot_field_png, write_field_gpkg, write_field_netcdf
+    def required_packages(self, parameters, context):
+        return model_packages(self, parameters, context, self.PACKAGES)
 
-        model, _header, pair, times, _first = model_pair_times(self, parameters, context, feedback)
-        if not pair.grid.georeferenced:
+    def execute(self, parameters, context, feedback):
+        import numpy as np
+        from ..model.inference import iter_blocks
+        from .field_io import plot_field_png, sample_indices, write_field_gpkg, write_field_netcdf
+
+        device = P.enum_string(self, parameters, "DEVICE", context)
+        runner, _header, source, times, _first = model_source_times(self, parameters, context, feedback, device)
+        grid = source.grid
+        if not grid.georeferenced:
             feedback.pushWarning("The rasters have no georeference: u, v and speed are in pixels per second.")
-        fields = advection_fields(model, pair.x0, pair.x1, pair.valid,
-                                  device=P.enum_string(self, parameters, "DEVICE", context))
-        feedback.setProgress(60)
         spacing = self.parameterAsInt(parameters, "SPACING", context)
-        rows = field_rows(fields, pair.grid, times, spacing, valid=pair.valid)
+        netcdf = self.parameterAsFileOutput(parameters, "OUTPUT_NETCDF", context)
+        plot = self.parameterAsFileOutput(parameters, "OUTPUT_PLOT", context)
+        whole = bool(netcdf or plot)
+        n, h, w = runner.steps, grid.height, grid.width
+        rows_i, cols_i = sample_indices(h, spacing), sample_indices(w, spacing)
+        fields = np.empty((n, 2, h, w), np.float32) if whole else None
+        samples = np.full((n, 2, len(rows_i), len(cols_i)), np.nan, np.float32)
+        for r, g, block in iter_blocks(runner, source, "fields", progress=P.progress_callback(feedback, 0, 60),
+                                       is_canceled=feedback.isCanceled):
+            bh, bw = block.shape[-2:]
+            ok = source.window(r, r + bh, g, g + bw)[2]
+            if whole:
+                fields[:, :, r:r + bh, g:g + bw] = block
+            ri = np.nonzero((rows_i >= r) & (rows_i < r + bh))[0]
+            ci = np.nonzero((cols_i >= g) & (cols_i < g + bw))[0]
+            if ri.size and ci.size:
+                sub = block[:, :, rows_i[ri] - r][:, :, :, cols_i[ci] - g]
+                sub = np.where(ok[rows_i[ri] - r][:, cols_i[ci] - g], sub, np.nan)
+                samples[:, :, ri[0]:ri[-1] + 1, ci[0]:ci[-1] + 1] = sub
+        feedback.setProgress(60)
+        rows = sampled_field_rows(samples, rows_i, cols_i, grid, times)
         path = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         if not path.lower().endswith(".gpkg"):
             path = path.rsplit(".", 1)[0] + ".gpkg" if "." in path.rsplit("/", 1)[-1] else path + ".gpkg"
             feedback.pushWarning(f"The field is written as a GeoPackage: {path}")
-        write_field_gpkg(rows, pair.grid, path)
-        feedback.pushInfo(f"Wrote {len(rows)} vectors over {fields.shape[0]} steps to {path}")
+        write_field_gpkg(rows, grid, path)
+        feedback.pushInfo(f"Wrote {len(rows)} vectors over {n} steps to {path}")
         outputs = {"OUTPUT": path}
-        netcdf = self.parameterAsFileOutput(parameters, "OUTPUT_NETCDF", context)
         if netcdf:
-            outputs["OUTPUT_NETCDF"] = write_field_netcdf(fields, pair.grid, times, netcdf)
-        plot = self.parameterAsFileOutput(parameters, "OUTPUT_PLOT", context)
+            outputs["OUTPUT_NETCDF"] = write_field_netcdf(fields, grid, times, netcdf)
         if plot:
-            outputs["OUTPUT_PLOT"] = plot_field_png(fields, pair.x0, pair.grid, plot)
+            outputs["OUTPUT_PLOT"] = plot_field_png(fields, source.window(0, h, 0, w)[0], grid, plot)
         load_field_on_completion(path, context)
         return outputs
+
+
+def sampled_field_rows(samples, rows_i, cols_i, grid, times):
+    """field_io.field_rows for a field already sampled at pixel rows ``rows_i`` × columns ``cols_i``
+    ((N, 2, len(rows_i), len(cols_i)), NaN where invalid): the same dicts, in the same order."""
+    import numpy as np
+    from .field_io import displacement_to_velocity, step_seconds, _utc
+
+    secs = step_seconds(times)
+    rr, cc = np.meshgrid(rows_i, cols_i, indexing="ij")
+    ts = [_utc(t) for t in times]
+    out = []
+    for j in range(samples.shape[0]):
+        du = samples[j, 0].astype(np.float64)
+        dv = samples[j, 1].astype(np.float64)
+        ok = np.isfinite(du) & np.isfinite(dv)
+        x, y, u, v = displacement_to_velocity(du[ok], dv[ok], cc[ok].astype(np.float64),
+                                              rr[ok].astype(np.float64), grid, secs[j])
+        speed = np.hypot(u, v)
+        direction = np.degrees(np.arctan2(u, v)) % 360.0
+        out += [dict(x=float(a), y=float(b), step=j, time=ts[j], u=float(c), v=float(d), speed=float(e),
+                     direction=float(f)) for a, b, c, d, e, f in zip(x, y, u, v, speed, direction)]
+    return out

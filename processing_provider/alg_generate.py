@@ -4,7 +4,7 @@ from qgis.core import (QgsProcessingOutputMultipleLayers, QgsProcessingParameter
 
 from .base import InBetweenAlgorithm
 from . import params as P
-from .inputs import model_pair_times
+from .inputs import model_packages, model_source_times
 from .loading import load_frames_on_completion
 
 
@@ -14,7 +14,10 @@ class GenerateFramesAlgorithm(InBetweenAlgorithm):
     HELP = ("Runs a trained model on FIRST and SECOND and writes one GeoTIFF per time t0 + jΔt, j = 0..N "
             "(frame_000.tif …), with FIRST's grid, CRS, nodata and data type and the time in TIFFTAG_DATETIME. "
             "In QGIS the frames load as a group of temporal layers that the Temporal Controller plays. "
-            "Optionally writes a .qgz project with the group set up and an animated GIF.")
+            "Optionally writes a .qgz project with the group set up and an animated GIF. "
+            "Whole scenes are streamed: the pair is read window by window, the model runs tile by tile and "
+            "each finished block goes straight into every frame file, so memory does not grow with the raster. "
+            "MODEL may be a .onnx export (Export model to ONNX): it then runs with onnxruntime alone.")
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(P.model_parameter())
@@ -28,20 +31,25 @@ class GenerateFramesAlgorithm(InBetweenAlgorithm):
             "OUTPUT_ANIMATION", "Animation", "Animated GIF (*.gif)", optional=True, createByDefault=False))
         self.addOutput(QgsProcessingOutputMultipleLayers("OUTPUT_LAYERS", "Frames"))
 
-    def execute(self, parameters, context, feedback):
-        from ..model.inference import generate_frames
-        from ..model.training import TrainingCanceled
-        from .raster_io import write_frames
+    def required_packages(self, parameters, context):
+        return model_packages(self, parameters, context, self.PACKAGES)
 
-        model, _header, pair, times, first = model_pair_times(self, parameters, context, feedback)
+    def execute(self, parameters, context, feedback):
+        from ..model.inference import iter_blocks
+        from ..model.training import TrainingCanceled
+        from .raster_io import FrameWriter
+
         device = P.enum_string(self, parameters, "DEVICE", context)
-        frames = generate_frames(model, pair.x0, pair.x1, pair.valid, device=device,
-                                 progress=P.progress_callback(feedback, 0, 80), is_canceled=feedback.isCanceled)
-        if feedback.isCanceled():
-            raise TrainingCanceled("Canceled; no frames were written.")
+        runner, _header, source, times, first = model_source_times(self, parameters, context, feedback, device)
         folder = self.parameterAsString(parameters, "OUTPUT_FOLDER", context)
-        paths = write_frames(frames, pair.grid, times, folder, first_path=first,
-                             progress=P.progress_callback(feedback, 80, 15))
+        with FrameWriter(folder, source.grid, times, len(times), first_path=first) as writer:
+            for row, col, block in iter_blocks(runner, source, "frames",
+                                               progress=P.progress_callback(feedback, 0, 95),
+                                               is_canceled=feedback.isCanceled):
+                writer.write(row, col, block)
+            if feedback.isCanceled():
+                raise TrainingCanceled("Canceled; no frames were written.")
+            paths = writer.commit()
         feedback.pushInfo(f"Wrote {len(paths)} frames to {folder}")
         outputs = {"OUTPUT_FOLDER": folder, "OUTPUT_LAYERS": paths}
         project = self.parameterAsFileOutput(parameters, "OUTPUT_PROJECT", context)
@@ -53,6 +61,23 @@ class GenerateFramesAlgorithm(InBetweenAlgorithm):
         if animation:
             from .animation import write_gif
 
-            outputs["OUTPUT_ANIMATION"] = write_gif(frames, times, animation)
+            outputs["OUTPUT_ANIMATION"] = write_gif(frames_preview(paths), times, animation)
         load_frames_on_completion(paths, times, context)
         return outputs
+
+
+def frames_preview(paths, max_side=800):
+    """The written frames read back reduced to at most ``max_side`` pixels (for the animation), NaN at
+    nodata: (N+1, C, h, w)."""
+    import numpy as np
+    from .raster_io import _read_window, open_raster
+
+    out = []
+    for path in paths:
+        ds = open_raster(path, "frame")
+        h, w = ds.RasterYSize, ds.RasterXSize
+        f = max(1.0, max(h, w) / float(max_side))
+        out.append(_read_window(ds, list(range(1, ds.RasterCount + 1)), None, 0, 0, w, h,
+                                (max(int(h / f), 1), max(int(w / f), 1))))
+        ds = None
+    return np.stack(out)

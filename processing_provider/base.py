@@ -57,7 +57,7 @@ class InBetweenAlgorithm(QgsProcessingAlgorithm):
         return type(self)()
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        message = missing_message(self.PACKAGES)
+        message = missing_message(self.required_packages(parameters, context))
         if message:
             raise QgsProcessingException(message)
         report = _stderr_progress(self.id(), feedback)
@@ -76,6 +76,10 @@ class InBetweenAlgorithm(QgsProcessingAlgorithm):
         finally:
             if report is not None:
                 feedback.progressChanged.disconnect(report)
+
+    def required_packages(self, parameters, context):
+        """The packages this run needs (an algorithm may need fewer for some inputs, e.g. an .onnx model)."""
+        return self.PACKAGES
 
     def execute(self, parameters, context, feedback):
         raise QgsProcessingException(f"{self.DISPLAY}: not implemented yet")

@@ -6,6 +6,8 @@ from .base import DEVICES
 
 MODEL_FILTER = "In-between model (*.inbetween)"
 MODEL_EXTENSION = "inbetween"
+# generateframes/exportfield read either a model file or its ONNX export (inbetween:exportonnx)
+MODEL_INPUT_FILTER = "In-between model (*.inbetween *.onnx)"
 
 
 def pair_parameters():
@@ -19,8 +21,9 @@ def time_parameters(help_suffix):
 
 
 def model_parameter():
-    return QgsProcessingParameterFile("MODEL", "Model file (from Train in-between model)",
-                                      extension=MODEL_EXTENSION)
+    # QGIS 3.22: ``extension`` and ``fileFilter`` are exclusive; the filter allows both kinds
+    return QgsProcessingParameterFile("MODEL", "Model file (.inbetween from Train, or its .onnx export)",
+                                      fileFilter=MODEL_INPUT_FILTER)
 
 
 def device_parameter():

@@ -29,7 +29,8 @@ class InBetweenProvider(QgsProcessingProvider):
         from .alg_exportfield import ExportFieldAlgorithm
         from .alg_interpolate import InterpolateAlgorithm
         from .alg_evaluate import EvaluateAlgorithm
+        from .alg_exportonnx import ExportOnnxAlgorithm
 
         for alg in (TrainAlgorithm(), GenerateFramesAlgorithm(), ExportFieldAlgorithm(), InterpolateAlgorithm(),
-                    EvaluateAlgorithm()):
+                    EvaluateAlgorithm(), ExportOnnxAlgorithm()):
             self.addAlgorithm(alg)

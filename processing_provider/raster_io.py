@@ -548,3 +548,299 @@ def write_frames(frames, grid, times, folder, first_path=None, overwrite=True, p
                 except OSError:
                     pass
     return [os.path.join(folder, nm) for nm in names]
+
+
+# ---------------------------------------------------------------------------------------------
+# Streaming: windowed reads of the pair and windowed writes of the frames (whole scenes, bounded memory)
+
+def _read_window(ds, bands, extra_nodata, xoff, yoff, xsize, ysize, buf=None):
+    """float32 (C, ysize, xsize) of a window (or reduced by nearest neighbour to ``buf`` = (h, w)), NaN
+    wherever GDAL's mask, nodata or non-finite values say invalid (the rules of ``read_pair``)."""
+    bh, bw = buf if buf else (ysize, xsize)
+    kw = dict(xoff=int(xoff), yoff=int(yoff), win_xsize=int(xsize), win_ysize=int(ysize),
+              buf_xsize=int(bw), buf_ysize=int(bh))
+    out = np.empty((len(bands), bh, bw), np.float32)
+    for i, b in enumerate(bands):
+        band = ds.GetRasterBand(b)
+        try:
+            arr = band.ReadAsArray(resample_alg=gdal.GRIORA_NearestNeighbour, **kw)
+        except RuntimeError as e:
+            raise InputError(f"Cannot read band {b}: {e}") from None
+        if np.iscomplexobj(arr):
+            arr = np.abs(arr)
+        arr = arr.astype(np.float32)
+        if band.GetMaskFlags() != gdal.GMF_ALL_VALID:
+            mask = band.GetMaskBand().ReadAsArray(resample_alg=gdal.GRIORA_NearestNeighbour, **kw)
+            arr[mask == 0] = np.nan
+        elif extra_nodata is not None:
+            arr[arr == np.float32(extra_nodata)] = np.nan
+        arr[~np.isfinite(arr)] = np.nan
+        out[i] = arr
+    return out
+
+
+class PairWindows:
+    """FIRST and SECOND read window by window with GDAL (``ReadAsArray`` with offsets and sizes), for
+    whole scenes: nothing of the size of the raster is kept.  ``window(r0, r1, q0, q1)`` → (x0, x1,
+    valid) like ``read_pair``'s arrays cut to that window; ``decimated(h, w)`` → the pair reduced by
+    nearest neighbour.  ``grid`` and ``warnings`` as in ``read_pair``.
+
+    Use ``open_pair_windows``: it falls back to ``read_pair`` in memory (``InMemoryPair``) for the cases
+    that need the whole image (SECOND on another grid, to be warped; grey levels stored as RGB)."""
+
+    def __init__(self, ds0, ds1, bands0, bands1, nd0, nd1, grid, warnings):
+        self.ds0, self.ds1 = ds0, ds1
+        self.bands0, self.bands1 = bands0, bands1
+        self.nd0, self.nd1 = nd0, nd1
+        self.grid, self.warnings = grid, warnings
+        self.bands, self.height, self.width = len(bands0), grid.height, grid.width
+
+    def window(self, r0, r1, q0, q1):
+        x0 = _read_window(self.ds0, self.bands0, self.nd0, q0, r0, q1 - q0, r1 - r0)
+        x1 = _read_window(self.ds1, self.bands1, self.nd1, q0, r0, q1 - q0, r1 - r0)
+        return x0, x1, np.isfinite(x0).all(axis=0) & np.isfinite(x1).all(axis=0)
+
+    def decimated(self, h, w):
+        x0 = _read_window(self.ds0, self.bands0, self.nd0, 0, 0, self.width, self.height, (h, w))
+        x1 = _read_window(self.ds1, self.bands1, self.nd1, 0, 0, self.width, self.height, (h, w))
+        return x0, x1, np.isfinite(x0).all(axis=0) & np.isfinite(x1).all(axis=0)
+
+
+class InMemoryPair:
+    """``read_pair``'s result with PairWindows' interface (the fallback of ``open_pair_windows``)."""
+
+    def __init__(self, pair):
+        from ..model.inference import ArrayPair
+
+        self._a = ArrayPair(pair.x0, pair.x1, pair.valid)
+        self.grid, self.warnings = pair.grid, pair.warnings
+        self.bands, self.height, self.width = self._a.bands, self._a.height, self._a.width
+        self.pair = pair
+
+    def window(self, r0, r1, q0, q1):
+        return self._a.window(r0, r1, q0, q1)
+
+    def decimated(self, h, w):
+        return self._a.decimated(h, w)
+
+
+def open_pair_windows(first_path, second_path, min_size=16, check_side=1024):
+    """FIRST and SECOND for streamed inference: a PairWindows when both share FIRST's grid (the usual
+    case for a time series), else ``read_pair`` in memory (warping, grey RGB).  The checks of
+    ``read_pair`` (size, band counts, overlap, constant images) run on a nearest-neighbour reduction
+    to at most ``check_side`` pixels on the longer side."""
+    warnings = []
+    ds0 = open_raster(first_path, "FIRST")
+    ds1 = open_raster(second_path, "SECOND")
+    for ds, label in ((ds0, "FIRST"), (ds1, "SECOND")):
+        if ds.RasterXSize < min_size or ds.RasterYSize < min_size:
+            raise InputError(f"{label} is {ds.RasterXSize} × {ds.RasterYSize} pixels; at least "
+                             f"{min_size} × {min_size} are needed.")
+    bands0, _ = _select_bands(ds0, "FIRST", warnings)
+    bands1, _ = _select_bands(ds1, "SECOND", warnings)
+    if len(bands0) != len(bands1):
+        raise InputError(f"FIRST has {len(bands0)} band(s) and SECOND has {len(bands1)}; both images "
+                         f"need the same bands.")
+    grid, grid1 = _grid_of(ds0, bands0), _grid_of(ds1, bands1)
+    if len(bands0) == 3 or not _same_grid(grid, grid1):
+        ds0 = ds1 = None
+        return InMemoryPair(read_pair(first_path, second_path, min_size))
+    nd0 = _metadata_nodata(ds0) if ds0.GetRasterBand(bands0[0]).GetNoDataValue() is None else None
+    nd1 = _metadata_nodata(ds1) if ds1.GetRasterBand(bands1[0]).GetNoDataValue() is None else None
+    if nd0 is not None:
+        grid.nodata = [nd0] * len(bands0)
+        warnings.append(f"FIRST: nodata value {nd0:g} taken from the file's metadata.")
+    if nd1 is not None:
+        warnings.append(f"SECOND: nodata value {nd1:g} taken from the file's metadata.")
+    for b in bands0[:1]:
+        if ds0.GetRasterBand(b).GetColorTable() is not None:
+            warnings.append(f"FIRST band {b} has a colour table: its palette indices are used as values.")
+    if not grid.georeferenced:
+        warnings.append("FIRST has no georeference (CRS/geotransform): positions are in pixels and "
+                        "velocities in pixels per second.")
+    elif not grid.crs_wkt:
+        warnings.append("FIRST has no CRS: velocities are in map units per second.")
+    src = PairWindows(ds0, ds1, bands0, bands1, nd0, nd1, grid, warnings)
+    f = max(1.0, max(grid.height, grid.width) / float(check_side))
+    x0, x1, valid = src.decimated(max(int(grid.height / f), 1), max(int(grid.width / f), 1))
+    if not valid.any():
+        raise InputError("FIRST and SECOND do not overlap: no pixel is valid (not nodata) in both.")
+    for arr, label in ((x0, "FIRST"), (x1, "SECOND")):
+        v = arr[:, valid]
+        if not (v.max(axis=1) > v.min(axis=1)).any():
+            raise InputError(f"{label} is constant where both images are valid (value "
+                             f"{float(v.min()):g}); there is nothing to learn from.")
+    return src
+
+
+class FrameWriter:
+    """The N+1 frame GeoTIFFs written block by block (windowed ``WriteArray``), complete or not at all.
+
+    All files are created up front in a temporary folder inside ``folder``; ``write(row, col, block)``
+    writes a (N+1, C, h, w) float32 block (NaN = nodata) into every file; ``commit()`` sets the nodata
+    and the statistics and moves the files into place exactly as ``write_frames`` does; ``abort()`` (or
+    leaving a ``with`` block by an exception) removes them and leaves ``folder`` as it was.  Same file
+    contents as ``write_frames`` (grid, CRS, nodata, data type, times, metadata), except that for an
+    integer type without a nodata value the value reserved for nodata is chosen up front."""
+
+    def __init__(self, folder, grid, times, count, first_path=None, overwrite=True, remove_stale=True):
+        self.grid, self.count = grid, int(count)
+        if times is not None and len(times) != self.count:
+            raise InputError(f"{self.count} frames but {len(times)} times.")
+        self.folder = os.path.abspath(str(folder))
+        self.created = not os.path.isdir(self.folder)
+        os.makedirs(self.folder, exist_ok=True)
+        self.names = [frame_name(j, self.count) for j in range(self.count)]
+        self.remove_stale = remove_stale
+        if not overwrite:
+            clash = [nm for nm in self.names if os.path.exists(os.path.join(self.folder, nm))]
+            if clash:
+                raise InputError(f"{clash[0]} already exists in {self.folder} (overwrite is off).")
+        self.tmp = tempfile.mkdtemp(prefix=".inbetween-frames-", dir=self.folder)
+        c = grid.band_count or 1
+        self.bands = c
+        dtype = grid.gdal_dtype
+        self.gtype = dtype if (dtype in _INT_RANGES or dtype in _FLOAT_TYPES) else gdal.GDT_Float32
+        nodata = list(grid.nodata) + [None] * (c - len(grid.nodata))
+        self.declared = [nd is not None for nd in nodata]
+        if self.gtype in _INT_RANGES:
+            lo, hi = _INT_RANGES[self.gtype]
+            nodata = [nd if nd is not None else (hi if lo == 0 else lo) for nd in nodata]
+        self.nodata = nodata
+        self.invalid_seen = [False] * c
+        self.stats = np.zeros((self.count, c, 5), np.float64)   # n, sum, sumsq, min, max
+        self.stats[:, :, 3], self.stats[:, :, 4] = np.inf, -np.inf
+        self.warnings = []
+        opts = ["COMPRESS=DEFLATE", "TILED=YES", "BIGTIFF=IF_SAFER"]
+        if c >= 3 and grid.color_interps[:3] == [gdal.GCI_RedBand, gdal.GCI_GreenBand, gdal.GCI_BlueBand] \
+                and self.gtype == gdal.GDT_Byte:
+            opts.append("PHOTOMETRIC=RGB")
+        self.datasets = []
+        try:
+            for j, nm in enumerate(self.names):
+                ds = gdal.GetDriverByName("GTiff").Create(os.path.join(self.tmp, nm), grid.width, grid.height,
+                                                          c, self.gtype, opts)
+                if grid.geotransform:
+                    ds.SetGeoTransform(grid.geotransform)
+                if grid.crs_wkt:
+                    ds.SetProjection(grid.crs_wkt)
+                md = {}
+                if times is not None:
+                    tag, iso = _tiff_time(times[j])
+                    if tag:
+                        md = {"TIFFTAG_DATETIME": tag, "ACQUISITION_DATETIME": iso}
+                md["INBETWEEN_FRAME"] = f"{j}/{self.count - 1}"
+                if first_path:
+                    md["INBETWEEN_SOURCE"] = os.path.basename(str(first_path))
+                for k, v in md.items():
+                    ds.SetMetadataItem(k, v)
+                for i in range(c):
+                    if i < len(grid.band_names) and grid.band_names[i]:
+                        ds.GetRasterBand(i + 1).SetDescription(grid.band_names[i])
+                self.datasets.append(ds)
+        except BaseException:
+            self.abort()
+            raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *exc):
+        if exc_type is not None:
+            self.abort()
+        return False
+
+    def write(self, row, col, block):
+        block = np.asarray(block, np.float32)
+        if block.ndim != 4 or block.shape[0] != self.count or block.shape[1] != self.bands:
+            raise InputError(f"A block must be ({self.count}, {self.bands}, h, w); got {block.shape}.")
+        grid = Grid(nodata=self.nodata, gdal_dtype=self.gtype, band_names=self.grid.band_names)
+        for j, ds in enumerate(self.datasets):
+            arr, _gt, _nd = _encode(block[j], grid, self.warnings)
+            for i in range(self.bands):
+                vals = arr[i]
+                invalid = ~np.isfinite(block[j, i])
+                if invalid.any():
+                    self.invalid_seen[i] = True
+                ok = ~invalid
+                if vals.dtype.kind == "f":
+                    ok &= np.isfinite(vals)
+                if self.nodata[i] is not None and np.isfinite(self.nodata[i]):
+                    ok &= vals != self.nodata[i]
+                if ok.any():
+                    v = vals[ok].astype(np.float64)
+                    s = self.stats[j, i]
+                    s[0] += v.size
+                    s[1] += v.sum()
+                    s[2] += (v * v).sum()
+                    s[3] = min(s[3], v.min())
+                    s[4] = max(s[4], v.max())
+                ds.GetRasterBand(i + 1).WriteArray(vals, xoff=int(col), yoff=int(row))
+
+    def _close(self):
+        for j, ds in enumerate(self.datasets):
+            for i in range(self.bands):
+                b = ds.GetRasterBand(i + 1)
+                nd = self.nodata[i]
+                if self.declared[i] or self.invalid_seen[i]:
+                    b.SetNoDataValue(float(nd) if nd is not None else float("nan"))
+                n, sm, sq, mn, mx = self.stats[j, i]
+                if n > 0:
+                    mean = sm / n
+                    b.SetStatistics(float(mn), float(mx), float(mean), float(np.sqrt(max(sq / n - mean * mean, 0.0))))
+            ds.FlushCache()
+        self.datasets = []
+
+    def abort(self):
+        self.datasets = []
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        if self.created:
+            try:
+                os.rmdir(self.folder)
+            except OSError:
+                pass
+
+    def commit(self):
+        """Close the files and move them into place; returns the paths in order."""
+        folder, names = self.folder, self.names
+        backup = None
+        moved = []
+        try:
+            self._close()
+            backup = tempfile.mkdtemp(prefix=".inbetween-backup-", dir=folder)
+            for nm in names:
+                dst = os.path.join(folder, nm)
+                if os.path.exists(dst):
+                    os.replace(dst, os.path.join(backup, nm))
+                os.replace(os.path.join(self.tmp, nm), dst)
+                moved.append(nm)
+        except BaseException:
+            for nm in moved:
+                try:
+                    os.remove(os.path.join(folder, nm))
+                except OSError:
+                    pass
+            if backup:
+                for nm in os.listdir(backup):
+                    os.replace(os.path.join(backup, nm), os.path.join(folder, nm))
+                shutil.rmtree(backup, ignore_errors=True)
+            self.abort()
+            raise
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        shutil.rmtree(backup, ignore_errors=True)
+        for nm in names:
+            for side in (nm + ".aux.xml", nm[:-4] + ".qml"):
+                try:
+                    os.remove(os.path.join(folder, side))
+                except OSError:
+                    pass
+        if self.remove_stale:
+            keep = set(names)
+            for nm in os.listdir(folder):
+                if _FRAME_RE.match(nm) and nm not in keep:
+                    for f in (nm, nm + ".aux.xml", nm[:-4] + ".qml"):
+                        try:
+                            os.remove(os.path.join(folder, f))
+                        except OSError:
+                            pass
+        return [os.path.join(folder, nm) for nm in names]

@@ -1,0 +1,279 @@
+"""ONNX export of a trained model for inference, and a tile runner that needs onnxruntime only.
+
+``export_onnx(model_path, onnx_path)`` writes one self-describing ``.onnx``: the whole per-tile network
+(encoder φ, field net η, the N semi-Lagrangian advection steps with ``GridSample``, decoder ψ) as one
+graph, opset 17, with dynamic tile height and width.  Graph inputs: ``x0``, ``x1`` (1, C, h, w) —
+normalised with the model's stored range (and, in paper mode, scaled per tile, done outside) — and, in
+accurate mode, ``flow`` (1, 2, h, w): the initial DIS flow in pixels, computed outside with OpenCV
+(model/fieldinit.py, no torch).  Outputs: ``frames`` (1, (N+1)·C, h, w), the normalised frames 0..N in
+order, and ``fields`` (1, 2N, h, w), the per-step displacements in pixels (x then y per step).  The model
+file's JSON header is stored in the ONNX ``metadata_props`` under ``inbetween`` (plus an ``onnx`` entry:
+opset, inputs, layout and the normalisation range), so the file is all inference needs.
+
+``OnnxTileRunner(path, device)`` runs that graph with onnxruntime (CUDA execution provider when present
+and the device allows it, else CPU) behind the interface of model/inference.py, so ``generate_frames``,
+``iter_frame_blocks`` and the Processing algorithms accept it in place of the torch model.  This module
+imports torch only inside ``export_onnx``/``verify_against_torch``.
+"""
+import json
+
+import numpy as np
+
+META_KEY = "inbetween"
+OPSET = 17
+
+
+# ---------------------------------------------------------------------------------------------
+# Export (torch)
+
+def _wrapper(model):
+    """An nn.Module with the inference of ``model`` (InBetweenNet.frames/fields) written with tensor
+    shapes only (no Python ints from shapes), so the traced graph works for any tile size."""
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    def advect(z, d):
+        # as model/advection.advect: out(x) = z(x − d), bilinear, border padding, align_corners=True
+        xs = torch.cumsum(torch.ones_like(z[0, 0, 0, :]), 0) - 1.0
+        ys = torch.cumsum(torch.ones_like(z[0, 0, :, 0]), 0) - 1.0
+        sx = 2.0 / torch.clamp(xs[-1:], min=1.0)
+        sy = 2.0 / torch.clamp(ys[-1:], min=1.0)
+        gx = (xs.view(1, 1, -1) - d[:, 0]) * sx - 1.0
+        gy = (ys.view(1, -1, 1) - d[:, 1]) * sy - 1.0
+        return F.grid_sample(z, torch.stack([gx, gy], dim=-1), mode="bilinear", padding_mode="border",
+                             align_corners=True)
+
+    class Export(nn.Module):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+            self.cfg = net.cfg
+
+        def _decode(self, z, base):
+            if self.cfg.residual_decoder:
+                return base + self.net.decoder(torch.cat([z, base], dim=1))
+            return self.net.decoder(z)
+
+        def forward(self, x0, x1, flow=None):
+            cfg, net = self.cfg, self.net
+            n = cfg.steps
+            if cfg.mode == "paper":
+                raw = net.field_net(x0)
+                disp = [raw[:, 2 * j:2 * j + 2] * (cfg.dt * cfg.patch_size) for j in range(n)]
+            else:
+                inp = [x0, x1] + ([flow / 10.0] if cfg.flow_init else [])
+                raw = net.field_net(torch.cat(inp, dim=1)) * cfg.residual_scale
+                disp = [raw[:, 2 * j:2 * j + 2] + (flow / n if cfg.flow_init else 0.0) for j in range(n)]
+            z0 = net.encoder(x0)
+            out = [x0]
+            if not cfg.bidirectional:
+                z = z0
+                for j in range(1, n):
+                    z = advect(z, disp[j - 1])
+                    out.append(self._decode(z, x0) if cfg.residual_decoder else net.decoder(z))
+            else:
+                z1 = net.encoder(x1)
+                fwd = [torch.cat([z0, x0], 1)]
+                for j in range(n):
+                    fwd.append(advect(fwd[-1], disp[j]))
+                bwd = [None] * (n + 1)
+                bwd[n] = torch.cat([z1, x1], 1)
+                for j in range(n - 1, -1, -1):
+                    bwd[j] = advect(bwd[j + 1], -disp[j])
+                for j in range(1, n):
+                    t = j / n
+                    mix = (1 - t) * fwd[j] + t * bwd[j]
+                    z, base = mix[:, :1], mix[:, 1:]
+                    out.append(self._decode(z, base) if cfg.residual_decoder else net.decoder(z))
+            out.append(x1)
+            return torch.cat(out, dim=1), torch.cat(disp, dim=1)
+
+    return Export(model).eval()
+
+
+def _example(model, h, w, seed=0):
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    c = int(model.bands)
+    x0 = torch.rand(1, c, h, w, generator=g) * 2 - 1
+    x1 = torch.roll(x0, (2, 3), (2, 3))
+    flow = torch.ones(1, 2, h, w) * torch.tensor([3.0, 2.0]).view(1, 2, 1, 1)
+    return x0, x1, flow
+
+
+def export_onnx(model_path, onnx_path, tile=96, verify=True, log=None):
+    """Export the model file ``model_path`` to ``onnx_path``; returns the verification figures (dict:
+    max abs difference to torch over frames and fields, at two tile sizes) when ``verify``."""
+    import os
+    import torch
+    import onnx
+    from .modelfile import load_model
+
+    model, header = load_model(model_path)
+    model.float().eval()
+    uses_flow = bool(model.cfg.mode != "paper" and model.cfg.flow_init)
+    wrapper = _wrapper(model)
+    names = ["x0", "x1"] + (["flow"] if uses_flow else [])
+    x0, x1, flow = _example(model, tile, tile)
+    args = (x0, x1, flow) if uses_flow else (x0, x1)
+    axes = {nm: {2: "h", 3: "w"} for nm in names + ["frames", "fields"]}
+    tmp = str(onnx_path) + ".tmp"
+    with torch.no_grad():
+        torch.onnx.export(wrapper, args, tmp, input_names=names, output_names=["frames", "fields"],
+                          dynamic_axes=axes, opset_version=OPSET, dynamo=False)
+    proto = onnx.load(tmp)
+    meta = dict(header)
+    meta["onnx"] = {"opset": OPSET, "inputs": names, "outputs": ["frames", "fields"],
+                    "frames_layout": "(1, (N+1)*C, h, w): frames 0..N, normalised",
+                    "fields_layout": "(1, 2N, h, w): per step (dx, dy) in pixels",
+                    "norm_lo": model.norm_lo.tolist(), "norm_hi": model.norm_hi.tolist()}
+    del proto.metadata_props[:]
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = META_KEY, json.dumps(meta)
+    onnx.checker.check_model(proto)
+    onnx.save(proto, tmp)
+    os.replace(tmp, onnx_path)
+    if not verify:
+        return {}
+    return verify_against_torch(model, onnx_path)
+
+
+def verify_against_torch(model, onnx_path, sizes=((96, 96), (72, 120))):
+    """Max abs difference between torch (model.frames/fields) and the .onnx over example tiles."""
+    import torch
+
+    runner = OnnxTileRunner(onnx_path, "cpu")
+    worst = {"frames": 0.0, "fields": 0.0}
+    for h, w in sizes:
+        x0, x1, flow = _example(model, h, w, seed=h + w)
+        fl = flow if runner.uses_flow else None
+        with torch.no_grad():
+            frames, disp = model.frames(x0, x1, fl)
+            ref_f = torch.cat(frames, 0).numpy()
+            ref_d = disp[0].numpy()
+        got_f, got_d = runner.run(x0[0].numpy(), x1[0].numpy(), fl[0].numpy() if fl is not None else None)
+        worst["frames"] = max(worst["frames"], float(np.abs(got_f - ref_f).max()))
+        worst["fields"] = max(worst["fields"], float(np.abs(got_d - ref_d).max()))
+    return worst
+
+
+# ---------------------------------------------------------------------------------------------
+# Inference (onnxruntime only)
+
+def read_onnx_header(path):
+    """The JSON header stored in an In-between .onnx (ModelFileError when it is not one)."""
+    import os
+    from .modelfile import ModelFileError
+
+    if not os.path.isfile(path):
+        raise ModelFileError(f"model file not found: {path}")
+    import onnxruntime as ort
+
+    try:
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as e:
+        raise ModelFileError(f"{path} is not a readable ONNX model: {e}") from e
+    return _header_of(sess, path)
+
+
+def _header_of(sess, path):
+    from .modelfile import ModelFileError
+
+    meta = sess.get_modelmeta().custom_metadata_map
+    if META_KEY not in meta:
+        raise ModelFileError(f"{path} is an ONNX model but not an In-between export (no header)")
+    try:
+        header = json.loads(meta[META_KEY])
+    except ValueError as e:
+        raise ModelFileError(f"{path}: the model header is not valid JSON: {e}") from e
+    if not isinstance(header, dict) or "onnx" not in header or "config" not in header:
+        raise ModelFileError(f"{path}: not an In-between ONNX header")
+    return header
+
+
+def _providers(device):
+    import onnxruntime as ort
+
+    name = (device or "auto").lower()
+    have = ort.get_available_providers()
+    if name == "cpu":
+        return ["CPUExecutionProvider"]
+    if name.startswith("cuda"):
+        if "CUDAExecutionProvider" not in have:
+            raise ValueError("DEVICE=cuda but onnxruntime has no CUDA execution provider "
+                             "(install onnxruntime-gpu) — use auto or cpu")
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return (["CUDAExecutionProvider"] if "CUDAExecutionProvider" in have else []) + ["CPUExecutionProvider"]
+
+
+class OnnxTileRunner:
+    """Runs an In-between .onnx on tiles (model/inference.py's runner interface), onnxruntime only."""
+
+    def __init__(self, path, device="auto", threads=None):
+        import onnxruntime as ort
+        from .modelfile import ModelFileError
+
+        self.path = str(path)
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = int(threads)
+        try:
+            self.session = ort.InferenceSession(self.path, sess_options=opts, providers=_providers(device))
+        except ValueError:
+            raise
+        except Exception as e:
+            raise ModelFileError(f"{path} is not a readable ONNX model: {e}") from e
+        self.header = _header_of(self.session, path)
+        cfg, info = self.header["config"], self.header["onnx"]
+        self.bands = int(self.header["bands"])
+        self.steps = int(self.header["steps"])
+        self.lo = np.asarray(info["norm_lo"], np.float32)
+        self.hi = np.asarray(info["norm_hi"], np.float32)
+        self.uses_flow = "flow" in info["inputs"]
+        self.flow_smooth = float(cfg.get("flow_smooth", 2.0))
+        self.patch_norm = bool(cfg.get("patch_norm", False))
+        self.providers = self.session.get_providers()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def run(self, a, b, fl=None):
+        """Normalised (C, h, w) inputs → frames (N+1, C, h, w), fields (N, 2, h, w), as the graph gives."""
+        feed = {"x0": np.ascontiguousarray(a, np.float32)[None], "x1": np.ascontiguousarray(b, np.float32)[None]}
+        if self.uses_flow:
+            feed["flow"] = np.ascontiguousarray(fl, np.float32)[None]
+        frames, fields = self.session.run(["frames", "fields"], feed)
+        h, w = a.shape[-2:]
+        return (frames.reshape(self.steps + 1, self.bands, h, w), fields.reshape(self.steps, 2, h, w))
+
+    def frames(self, a, b, fl, valid):
+        scale = None
+        if self.patch_norm:
+            a, b, scale = _patch_scale(a, b, valid)
+        res, _ = self.run(a, b, fl)
+        if scale is not None:
+            res = (res + 1.0) * 0.5 * scale[1] + scale[0]
+        return np.clip(res, -1.0, 1.0).astype(np.float32)
+
+    def fields(self, a, b, fl, valid):
+        if self.patch_norm:
+            a, b, _ = _patch_scale(a, b, valid)
+        return self.run(a, b, fl)[1]
+
+
+def _patch_scale(a, b, valid):
+    """model/patches.patch_scale for one tile, in numpy."""
+    both = np.concatenate([a, b])
+    vals = both[:, valid] if valid.any() else np.zeros((0,), np.float32)
+    if vals.size == 0:
+        lo, hi = np.float32(-1.0), np.float32(1.0)
+    else:
+        lo, hi = np.float32(vals.min()), np.float32(vals.max())
+    span = np.float32(max(hi - lo, 1e-3))
+    f = lambda x: (2.0 * (x - lo) / span - 1.0).astype(np.float32)
+    return f(a), f(b), (lo, span)
