@@ -74,7 +74,7 @@ def frames_preview(paths, max_side=800):
 
     out = []
     for path in paths:
-        ds = open_raster(path, "frame")
+        ds = open_raster(path, "frame")   # frames we just wrote: no overviews, GDAL's reduced read is right
         h, w = ds.RasterYSize, ds.RasterXSize
         f = max(1.0, max(h, w) / float(max_side))
         out.append(_read_window(ds, list(range(1, ds.RasterCount + 1)), None, 0, 0, w, h,

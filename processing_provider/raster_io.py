@@ -600,9 +600,22 @@ class PairWindows:
         x1 = _read_window(self.ds1, self.bands1, self.nd1, q0, r0, q1 - q0, r1 - r0)
         return x0, x1, np.isfinite(x0).all(axis=0) & np.isfinite(x1).all(axis=0)
 
-    def decimated(self, h, w):
-        x0 = _read_window(self.ds0, self.bands0, self.nd0, 0, 0, self.width, self.height, (h, w))
-        x1 = _read_window(self.ds1, self.bands1, self.nd1, 0, 0, self.width, self.height, (h, w))
+    def decimated(self, h, w, strip=256):
+        """Nearest-neighbour reduction (the pixels ArrayPair.decimated picks), read in full-resolution
+        strips of ``strip`` rows: GDAL's own reduced reads would use the file's overviews, which may
+        not hold the data (the FMI composites' overviews are all zero)."""
+        ri = np.minimum(((np.arange(h) + 0.5) * self.height / h).astype(int), self.height - 1)
+        ci = np.minimum(((np.arange(w) + 0.5) * self.width / w).astype(int), self.width - 1)
+        x0 = np.empty((self.bands, h, w), np.float32)
+        x1 = np.empty((self.bands, h, w), np.float32)
+        for s in range(0, self.height, strip):
+            sel = np.nonzero((ri >= s) & (ri < s + strip))[0]
+            if sel.size == 0:
+                continue
+            e = min(s + strip, self.height)
+            a, b, _ = self.window(s, e, 0, self.width)
+            x0[:, sel] = a[:, ri[sel] - s][:, :, ci]
+            x1[:, sel] = b[:, ri[sel] - s][:, :, ci]
         return x0, x1, np.isfinite(x0).all(axis=0) & np.isfinite(x1).all(axis=0)
 
 

@@ -111,3 +111,15 @@ def test_writer_leaves_nothing_on_error(tmp_path):
             writer.write(0, 0, np.zeros((3, 1, 16, 16), np.float32))
             raise RuntimeError("boom")
     assert not (tmp_path / "out").exists()
+
+
+def test_decimated_read_equals_in_memory_reduction(tmp_path):
+    from inbetween.processing_provider.raster_io import open_pair_windows
+    x0, x1 = _pair()
+    first = write_geotiff(tmp_path / "a.tif", x0)
+    second = write_geotiff(tmp_path / "b.tif", x1)
+    src = open_pair_windows(first, second)
+    got = src.decimated(40, 50, strip=16)
+    ref = ArrayPair(x0, x1).decimated(40, 50)
+    for g, r in zip(got, ref):
+        np.testing.assert_array_equal(g, r)
