@@ -83,3 +83,19 @@ def test_single_process_path_unchanged():
     assert [h["iteration"] for h in r.history] == [1, 2, 3]
     with pytest.raises(RuntimeError, match="torchrun"):
         train_pair(x0, x1, config=cfg, device="cpu", distributed=True)
+
+
+def test_loss_readback_drain_accepts_device_tensors():
+    """train_pair's deferred read-back (CUDA path): tensor loss terms become floats in one transfer, and the
+    first non-finite iteration is found."""
+    from model.training import _drain
+
+    pending = [{"loss": torch.tensor(1.5), "dynamics": 0.25, "iteration": 1},
+               {"loss": torch.tensor(float("nan")), "dynamics": torch.tensor(2.0), "iteration": 2},
+               {"loss": torch.tensor(float("inf")), "dynamics": 1.0, "iteration": 3}]
+    history = []
+    assert _drain(pending, history) == 2
+    assert pending == [] and [h["iteration"] for h in history] == [1, 2, 3]
+    assert all(isinstance(v, (float, int)) for h in history for v in h.values())
+    assert history[0]["loss"] == 1.5 and history[1]["dynamics"] == 2.0
+    assert _drain([{"loss": 0.5, "iteration": 4}], history) is None and history[-1]["loss"] == 0.5
