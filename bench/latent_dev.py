@@ -77,9 +77,10 @@ def main():
     ap.add_argument("--iterations", type=int, default=None, help="override the preset's iterations")
     ap.add_argument("--preset", default="fast")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--gap", type=int, default=12, help="frames between the two endpoints (12 = 1 hour)")
     args = ap.parse_args()
 
-    frames = load_sequence(args.data, args.row, args.col, args.size)
+    frames = load_sequence(args.data, args.row, args.col, args.size, count=args.gap + 1)
     n = len(frames) - 1
     x0, x1 = frames[0][None], frames[-1][None]
     truth = frames[1:-1]

@@ -5,20 +5,112 @@ into one Eulerian displacement over the whole interval, v ≈ (f − g) / 2, the
 fields are v / N per step plus a learned residual.  Training and inference both call this function on
 the pair they are given, so the model file does not need to store the flow: inference recomputes it
 from x0 and x1 (DIS is deterministic for the same input).
+
+Large displacements (``prior="shift"``): radar echoes travel 100-150 px in an hour at 500 m (measured on
+the FMI bench from the 5-minute frames: ~(53, −112) and ~(27, −146) px), far beyond what DIS recovers
+(it returned ~45 px).  So a global displacement is first found by an exhaustive search over shifts of
+the blurred, downsampled pair (mean absolute difference over the valid overlap, the longest side
+brought to ~128 px, shifts up to 40 % of the shorter side), the two images are shifted half-way towards
+each other, DIS measures the residual both ways, and v = shift + smoothed residual.  On the bench this
+took the held-out MAE from 3.65 to 3.11 dBZ (crop 1) and from 3.26 to 2.57 dBZ (crop 2) at 60 minutes.
 """
 import numpy as np
 
 
-def initial_flow(x0, x1, valid=None, smooth=2.0):
-    """x0, x1: (C, H, W) float arrays (NaN allowed); returns (2, H, W) float32 pixels over the interval."""
-    from .flow import estimate_flow
+def _shift_image(img, d):
+    """Content moved by +d (pixels, (x, y)), borders replicated."""
+    import cv2
+    h, w = img.shape[-2:]
+    m = np.float32([[1, 0, d[0]], [0, 1, d[1]]])
+    return np.stack([cv2.warpAffine(c, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                     for c in img])
 
+
+def global_shift(a, b, valid=None, target=128, max_fraction=0.4, min_overlap=0.3):
+    """Displacement d (x, y) in pixels with a(p) ≈ b(p + d), by exhaustive search at low resolution.
+
+    a, b: (C, H, W) finite arrays.  Returns float32 (2,)."""
+    import cv2
+    a = np.asarray(a, dtype=np.float32).mean(axis=0)
+    b = np.asarray(b, dtype=np.float32).mean(axis=0)
+    h0, w0 = a.shape
+    f = max(1, int(round(max(h0, w0) / float(target))))
+    vm = np.ones((h0, w0), np.float32) if valid is None else np.asarray(valid, np.float32)
+    if f > 1:
+        a = cv2.resize(cv2.GaussianBlur(a, (0, 0), f), None, fx=1 / f, fy=1 / f, interpolation=cv2.INTER_AREA)
+        b = cv2.resize(cv2.GaussianBlur(b, (0, 0), f), None, fx=1 / f, fy=1 / f, interpolation=cv2.INTER_AREA)
+        vm = cv2.resize(vm, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_AREA)
+    v = vm > 0.99
+    h, w = a.shape
+    r = int(max_fraction * min(h, w))
+    best = (np.inf, 0, 0)
+    for dy in range(-r, r + 1):
+        ya, yb = slice(max(0, -dy), min(h, h - dy)), slice(max(0, dy), min(h, h + dy))
+        for dx in range(-r, r + 1):
+            xa, xb = slice(max(0, -dx), min(w, w - dx)), slice(max(0, dx), min(w, w + dx))
+            m = v[ya, xa] & v[yb, xb]
+            cnt = int(m.sum())
+            if cnt < min_overlap * h * w or cnt == 0:
+                continue
+            e = float(np.abs(a[ya, xa] - b[yb, xb])[m].mean())
+            if e < best[0] - 1e-9 or (abs(e - best[0]) <= 1e-9 and dx * dx + dy * dy < best[1] ** 2 + best[2] ** 2):
+                best = (e, dx, dy)
+    return np.array([best[1] * f, best[2] * f], dtype=np.float32)
+
+
+def _dis_pair(a, b, valid, smooth):
+    from .flow import estimate_flow
+    import cv2
+    v = 0.5 * (estimate_flow(a, b, valid) - estimate_flow(b, a, valid))
+    if smooth and smooth > 0:
+        v = np.stack([cv2.GaussianBlur(c, (0, 0), float(smooth), borderType=cv2.BORDER_REPLICATE) for c in v])
+    return v
+
+
+def _endpoint_error(a, b, v, valid):
+    """How well the displacement v over the interval carries a onto b and b back onto a (mean |.|)."""
+    from .flow import warp
+    m = np.ones(a.shape[-2:], bool) if valid is None else valid
+    if not m.any():
+        return 0.0
+    e1 = np.abs(warp(b, v) - a).mean(axis=0)[m].mean()
+    e0 = np.abs(warp(a, -v) - b).mean(axis=0)[m].mean()
+    return float(e0 + e1)
+
+
+LARGE_SHIFT = 16.0  # px: below this DIS alone copes (its pyramid), and "auto" keeps plain DIS
+
+
+def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto"):
+    """x0, x1: (C, H, W) float arrays (NaN allowed); returns (2, H, W) float32 pixels over the interval.
+
+    ``prior``: ``"none"`` plain DIS both ways; ``"shift"`` the global-shift search first (see the module
+    docs); ``"auto"`` (default, also for models saved before it existed: inference calls this with the
+    stored smoothing only) uses plain DIS when the global shift is under ``LARGE_SHIFT`` px, else computes
+    both and keeps the one that carries each end onto the other better (mean absolute endpoint
+    mismatch) — on sparse scenes the global search can lock onto one blob."""
     a = np.nan_to_num(np.asarray(x0, dtype=np.float32))
     b = np.nan_to_num(np.asarray(x1, dtype=np.float32))
-    f = estimate_flow(a, b, valid)
-    g = estimate_flow(b, a, valid)
-    v = 0.5 * (f - g)
-    if smooth and smooth > 0:
-        import cv2
-        v = np.stack([cv2.GaussianBlur(c, (0, 0), float(smooth), borderType=cv2.BORDER_REPLICATE) for c in v])
-    return np.ascontiguousarray(v, dtype=np.float32)
+    if a.ndim == 2:
+        a, b = a[None], b[None]
+    if prior not in ("auto", "shift", "none", None):
+        raise ValueError(f"unknown flow prior {prior!r}")
+    plain = None
+    if prior in ("auto", "none", None):
+        plain = _dis_pair(a, b, valid, smooth)
+        if prior != "auto":
+            return np.ascontiguousarray(plain, dtype=np.float32)
+    if valid is not None:
+        fill = [float(np.concatenate([a[c][valid], b[c][valid]]).min()) if valid.any() else 0.0
+                for c in range(a.shape[0])]
+        af = np.stack([np.where(valid, a[c], fill[c]) for c in range(a.shape[0])])
+        bf = np.stack([np.where(valid, b[c], fill[c]) for c in range(b.shape[0])])
+    else:
+        af, bf = a, b
+    d = global_shift(af, bf, valid)
+    if plain is not None and float(np.hypot(d[0], d[1])) < LARGE_SHIFT:
+        return np.ascontiguousarray(plain, dtype=np.float32)
+    shifted = _dis_pair(_shift_image(af, d / 2), _shift_image(bf, -d / 2), None, smooth) + d[:, None, None]
+    if plain is not None and _endpoint_error(af, bf, plain, valid) <= _endpoint_error(af, bf, shifted, valid):
+        return np.ascontiguousarray(plain, dtype=np.float32)
+    return np.ascontiguousarray(shifted, dtype=np.float32)

@@ -137,11 +137,26 @@ class InBetweenNet(nn.Module):
                 out.append(self.decoder(zs[j]) if not cfg.residual_decoder else self.decode(zs[j], x0))
         else:
             z1 = self.encoder(x1)
-            fwd = roll_forward(torch.cat([z0, x0], 1), disp)
-            bwd = roll_backward(torch.cat([z1, x1], 1), disp)
+            occ = getattr(cfg, "occlusion_blend", False)
+            if occ:
+                # a channel of ones with a zero rim travels with the content: where it arrives < 1 the
+                # departure point lay outside the image (border inflow, not data), so that end's weight
+                # drops and the other end, which saw the content, takes over
+                ring = torch.zeros_like(x0[:, :1], dtype=torch.float32)
+                ring[..., 1:-1, 1:-1] = 1.0
+                x0c, x1c = torch.cat([x0.float(), ring], 1), torch.cat([x1.float(), ring], 1)
+            else:
+                x0c, x1c = x0, x1
+            fwd = roll_forward(torch.cat([z0, x0c], 1), disp)
+            bwd = roll_backward(torch.cat([z1, x1c], 1), disp)
             for j in range(1, n):
                 t = j / n
-                mix = (1 - t) * fwd[j] + t * bwd[j]
+                if occ:
+                    wf = (1 - t) * fwd[j][:, -1:].clamp(0, 1) + 1e-3 * (1 - t)
+                    wb = t * bwd[j][:, -1:].clamp(0, 1) + 1e-3 * t
+                    mix = (wf * fwd[j][:, :-1] + wb * bwd[j][:, :-1]) / (wf + wb)
+                else:
+                    mix = (1 - t) * fwd[j] + t * bwd[j]
                 z, base = mix[:, :1], mix[:, 1:]
                 out.append(self.decode(z, base) if cfg.residual_decoder else self.decoder(z))
         out.append(x1)
