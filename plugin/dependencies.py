@@ -15,6 +15,7 @@ REQUIRED = {
     "ot": "pot==0.9.5",
     "skimage": "scikit-image==0.24.0",
     "onnxruntime": "onnxruntime==1.20.1",
+    "onnx": "onnx==1.17.0",
 }
 
 

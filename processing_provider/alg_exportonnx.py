@@ -15,7 +15,7 @@ class ExportOnnxAlgorithm(InBetweenAlgorithm):
             "metadata. Generate intermediate frames and Export advection field accept the .onnx as MODEL and "
             "then run with onnxruntime alone (CUDA execution provider when present). The export is checked "
             "against PyTorch; the largest difference is reported.")
-    PACKAGES = ("numpy", "torch", "safetensors", "onnxruntime")
+    PACKAGES = ("numpy", "torch", "safetensors", "onnx", "onnxruntime")
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterFile("MODEL", "Model file (from Train in-between model)",
