@@ -86,9 +86,10 @@ def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto"):
 
     ``prior``: ``"none"`` plain DIS both ways; ``"shift"`` the global-shift search first (see the module
     docs); ``"auto"`` (default, also for models saved before it existed: inference calls this with the
-    stored smoothing only) uses plain DIS when the global shift is under ``LARGE_SHIFT`` px, else computes
-    both and keeps the one that carries each end onto the other better (mean absolute endpoint
-    mismatch) — on sparse scenes the global search can lock onto one blob."""
+    stored smoothing only) uses plain DIS when the global shift is under ``LARGE_SHIFT`` px (on small
+    sparse scenes the search can lock onto one blob), the shift + DIS residual otherwise.  Choosing by
+    endpoint mismatch instead was measured worse: plain DIS fits the endpoints better (it explains
+    growth/decay as motion) but gave 2.45 / 2.13 dBZ vs 2.39 / 1.83 at 30 minutes on the bench."""
     a = np.nan_to_num(np.asarray(x0, dtype=np.float32))
     b = np.nan_to_num(np.asarray(x1, dtype=np.float32))
     if a.ndim == 2:
@@ -111,6 +112,4 @@ def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto"):
     if plain is not None and float(np.hypot(d[0], d[1])) < LARGE_SHIFT:
         return np.ascontiguousarray(plain, dtype=np.float32)
     shifted = _dis_pair(_shift_image(af, d / 2), _shift_image(bf, -d / 2), None, smooth) + d[:, None, None]
-    if plain is not None and _endpoint_error(af, bf, plain, valid) <= _endpoint_error(af, bf, shifted, valid):
-        return np.ascontiguousarray(plain, dtype=np.float32)
     return np.ascontiguousarray(shifted, dtype=np.float32)
