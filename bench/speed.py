@@ -11,9 +11,8 @@
     patches cut on the host with NumPy, ``torch.from_numpy(...).to(cuda)`` every batch, fp32, default
     memory format, ``loss.item()`` every iteration.  ``ours``: ``model.training.train_pair`` as the
     plugin runs it (pair held on the GPU and patches sliced there, bf16 autocast, channels-last, history
-    and progress drained every 50 iterations; note that ``model.losses.total_loss`` still converts its
-    terms to Python floats, i.e. one host sync per iteration, until it returns tensors — train_pair
-    already accepts either).  Both use the same Adam.  Both run in this process on the same card, after a
+    and progress drained every 50 iterations, ``model.losses.total_loss`` returning device tensors, so no
+    host sync per iteration).  Both use the same Adam.  Both run in this process on the same card, after a
     warm-up, with the same data, trainable weights and configuration; the card's name and the ratio are
     printed.  Without CUDA this part says it was skipped.
 (b) CPU: preset ``fast`` (accurate mode) trains a 512 × 512 pair to its default iteration count; the pair is

@@ -39,6 +39,8 @@ def total_loss(terms, target0, target1, mask0, mask1, cfg):
     mag = magnitude(terms["raw"])
     smo = smoothness(terms["raw"])
     loss = dyn + cfg.lambda_ae * ae + cfg.lambda_mag * mag + cfg.lambda_smooth * smo + cfg.lambda_cons * cons
-    return loss, {"loss": float(loss.detach()), "dynamics": float(dyn.detach()),
-                  "autoencoder": float(ae.detach()), "magnitude": float(mag.detach()),
-                  "smoothness": float(smo.detach()), "consistency": float(cons.detach()) if hasattr(cons, "detach") else float(cons)}
+    # detached tensors, not floats: a float() here would wait for the GPU every iteration;
+    # train_pair reads them back in batches on CUDA (every iteration on CPU)
+    terms = {"loss": loss, "dynamics": dyn, "autoencoder": ae, "magnitude": mag, "smoothness": smo,
+             "consistency": cons}
+    return loss, {k: (v.detach() if hasattr(v, "detach") else float(v)) for k, v in terms.items()}
