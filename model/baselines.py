@@ -43,20 +43,9 @@ class Canceled(Exception):
 
 # ----------------------------------------------------------------------------------------------- helpers
 def _prepare(x0, x1, valid):
-    x0 = np.asarray(x0, dtype=np.float32)
-    x1 = np.asarray(x1, dtype=np.float32)
-    if x0.ndim == 2:
-        x0, x1 = x0[None], x1[None]
-    if x0.shape != x1.shape or x0.ndim != 3:
-        raise ValueError(f"x0 and x1 must both be (C, H, W) arrays of one shape, got {x0.shape} and {x1.shape}")
-    finite = np.isfinite(x0).all(axis=0) & np.isfinite(x1).all(axis=0)
-    if valid is None:
-        valid = finite
-    else:
-        valid = np.asarray(valid, dtype=bool)
-        if valid.shape != x0.shape[1:]:
-            raise ValueError(f"valid must be (H, W) = {x0.shape[1:]}, got {valid.shape}")
-        valid = valid & finite
+    from .training import check_pair  # the one validation of a pair, shared with the latent model
+
+    x0, x1, valid = check_pair(x0, x1, valid)
     # invalid pixels filled with the band's lowest valid value of the pair (the 'no signal' level)
     f0, f1 = x0.copy(), x1.copy()
     for c in range(x0.shape[0]):
