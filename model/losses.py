@@ -1,6 +1,4 @@
 """Loss terms, masked by valid pixels. Means, not sums, so the λ weights do not depend on patch size."""
-import torch
-
 
 def masked_mse(a, b, mask):
     """mask (B, 1, H, W) float; mean over valid pixels and channels."""

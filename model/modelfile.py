@@ -18,7 +18,6 @@ class ModelFileError(Exception):
 
 
 def save_model(path, result, extra_header=None):
-    import torch
     from safetensors.torch import save_file
 
     model = result.model

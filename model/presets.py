@@ -19,7 +19,7 @@ Two modes share one network family:
               hurt the held-out frames, so ``train_decoder`` is False by default: φ and ψ stay at their
               initialisation (ψ's residual is exactly zero) and only the fields learn.
 """
-from dataclasses import dataclass, field, asdict, fields as dc_fields
+from dataclasses import dataclass, asdict, fields as dc_fields
 
 PRESET_NAMES = ["fast", "paper-example-1", "paper-example-2", "paper-example-3"]
 MODE_NAMES = ["accurate", "paper"]
