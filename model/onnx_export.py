@@ -32,6 +32,7 @@ def _wrapper(model):
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
+    from .inference import decoder_is_zero
 
     def advect(z, d):
         # as model/advection.advect: out(x) = z(x − d), bilinear, border padding, align_corners=True
@@ -49,6 +50,9 @@ def _wrapper(model):
             super().__init__()
             self.net = net
             self.cfg = net.cfg
+            # ψ's output is exactly zero (train_decoder=False): frames = the blend of the advected ends,
+            # so the graph leaves out the encoder and decoder (model/inference.decoder_is_zero)
+            self.skip_latent = decoder_is_zero(net)
 
         def _decode(self, z, base):
             if self.cfg.residual_decoder:
@@ -65,8 +69,20 @@ def _wrapper(model):
                 inp = [x0, x1] + ([flow / 10.0] if cfg.flow_init else [])
                 raw = net.field_net(torch.cat(inp, dim=1)) * cfg.residual_scale
                 disp = [raw[:, 2 * j:2 * j + 2] + (flow / n if cfg.flow_init else 0.0) for j in range(n)]
-            z0 = net.encoder(x0)
             out = [x0]
+            if self.skip_latent:
+                fwd, bwd = [x0], [None] * (n + 1)
+                for j in range(n):
+                    fwd.append(advect(fwd[-1], disp[j]))
+                bwd[n] = x1
+                for j in range(n - 1, -1, -1):
+                    bwd[j] = advect(bwd[j + 1], -disp[j])
+                for j in range(1, n):
+                    t = j / n
+                    out.append((1 - t) * fwd[j] + t * bwd[j])
+                out.append(x1)
+                return torch.cat(out, dim=1), torch.cat(disp, dim=1)
+            z0 = net.encoder(x0)
             if not cfg.bidirectional:
                 z = z0
                 for j in range(1, n):

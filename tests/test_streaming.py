@@ -123,3 +123,19 @@ def test_decimated_read_equals_in_memory_reduction(tmp_path):
     ref = ArrayPair(x0, x1).decimated(40, 50)
     for g, r in zip(got, ref):
         np.testing.assert_array_equal(g, r)
+
+
+def test_zero_decoder_shortcut_equals_full_frames(model):
+    """accurate mode leaves ψ at zero: the runner skips encoder and decoder, with identical frames."""
+    from model.inference import decoder_is_zero, blended_frames, auto_tile
+
+    assert decoder_is_zero(model)
+    x0, x1 = _pair(60, 70)
+    t0 = torch.from_numpy(x0 / 40.0)[None].float()
+    t1 = torch.from_numpy(x1 / 40.0)[None].float()
+    flow = torch.ones(1, 2, 60, 70) * torch.tensor([5.0, 3.0]).view(1, 2, 1, 1)
+    with torch.no_grad():
+        ref = torch.cat(model.frames(t0, t1, flow)[0], 0)
+        got = blended_frames(model, t0, t1, flow)
+    assert float((ref - got).abs().max()) == 0.0
+    assert auto_tile(40) == 512 and auto_tile(230) == 1024
