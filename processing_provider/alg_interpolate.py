@@ -33,16 +33,11 @@ class InterpolateAlgorithm(InBetweenAlgorithm):
 
     def execute(self, parameters, context, feedback):
         from ..model.baselines import interpolate
-        from .raster_io import read_pair, write_frames
-        from .times import frame_times, resolve_times
+        from .inputs import pair_and_times
+        from .raster_io import write_frames
+        from .times import frame_times
 
-        first = P.layer_path(self, parameters, "FIRST", context)
-        second = P.layer_path(self, parameters, "SECOND", context)
-        t0, t1 = resolve_times(P.optional_datetime(self, parameters, "START_TIME", context),
-                               P.optional_datetime(self, parameters, "END_TIME", context), first, second)
-        pair = read_pair(first, second)
-        for warning in pair.warnings:
-            feedback.pushWarning(warning)
+        pair, t0, t1, first, _second = pair_and_times(self, parameters, context, feedback)
         steps = self.parameterAsInt(parameters, "STEPS", context)
         method = P.enum_string(self, parameters, "METHOD", context)
         if method == "latent":

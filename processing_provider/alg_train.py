@@ -47,16 +47,9 @@ class TrainAlgorithm(InBetweenAlgorithm):
         from ..model.presets import make_config
         from ..model.training import TrainingCanceled, train_pair
         from .loss_plot import plot_loss
-        from .raster_io import read_pair
-        from .times import resolve_times
+        from .inputs import pair_and_times
 
-        first = P.layer_path(self, parameters, "FIRST", context)
-        second = P.layer_path(self, parameters, "SECOND", context)
-        t0, t1 = resolve_times(P.optional_datetime(self, parameters, "START_TIME", context),
-                               P.optional_datetime(self, parameters, "END_TIME", context), first, second)
-        pair = read_pair(first, second)
-        for warning in pair.warnings:
-            feedback.pushWarning(warning)
+        pair, t0, t1, first, second = pair_and_times(self, parameters, context, feedback)
         overrides = {name.lower(): self.parameterAsInt(parameters, name, context)
                      for name in OVERRIDES if parameters.get(name) not in (None, "")}
         config = make_config(P.enum_string(self, parameters, "PRESET", context),

@@ -1,7 +1,22 @@
-"""Reading what generateframes and exportfield share: the model file, the pair, the frame times."""
+"""Reading what the algorithms share: the pair and its times, the model file (torch or ONNX), the frame times."""
 from datetime import datetime
 
 from . import params as P
+
+
+def pair_and_times(alg, parameters, context, feedback):
+    """FIRST and SECOND read onto FIRST's grid, and their times: (pair, t0, t1, FIRST's path, SECOND's)."""
+    from .raster_io import read_pair
+    from .times import resolve_times
+
+    first = P.layer_path(alg, parameters, "FIRST", context)
+    second = P.layer_path(alg, parameters, "SECOND", context)
+    t0, t1 = resolve_times(P.optional_datetime(alg, parameters, "START_TIME", context),
+                           P.optional_datetime(alg, parameters, "END_TIME", context), first, second)
+    pair = read_pair(first, second)
+    for warning in pair.warnings:
+        feedback.pushWarning(warning)
+    return pair, t0, t1, first, second
 
 
 ONNX_PACKAGES = ("numpy", "onnxruntime", "cv2")

@@ -234,16 +234,8 @@ def warp_onto(arr, src_gt, src_wkt, grid, resample="bilinear"):
     return out
 
 
-def read_pair(first_path, second_path, min_size=16, min_valid_fraction=0.0):
-    """Read FIRST and SECOND as float32 (C,H,W) arrays on FIRST's grid, with a validity mask.
-
-    Each array is NaN at its own nodata/mask/NaN pixels; ``valid`` (H,W) is True where both are valid.
-
-    SECOND is warped onto FIRST's grid (bilinear) when grid or CRS differ. Raises InputError for
-    unreadable files, band count mismatch, images smaller than ``min_size`` pixels, no overlap and
-    constant images. Warnings (list of str) say what was done on the way.
-    """
-    warnings = []
+def _open_pair(first_path, second_path, min_size, warnings):
+    """Open FIRST and SECOND, check their sizes and band counts; (ds0, ds1, bands0, bands1)."""
     ds0 = open_raster(first_path, "FIRST")
     ds1 = open_raster(second_path, "SECOND")
     for ds, label in ((ds0, "FIRST"), (ds1, "SECOND")):
@@ -255,6 +247,20 @@ def read_pair(first_path, second_path, min_size=16, min_valid_fraction=0.0):
     if len(bands0) != len(bands1):
         raise InputError(f"FIRST has {len(bands0)} band(s) and SECOND has {len(bands1)}; both images "
                          f"need the same bands.")
+    return ds0, ds1, bands0, bands1
+
+
+def read_pair(first_path, second_path, min_size=16, min_valid_fraction=0.0):
+    """Read FIRST and SECOND as float32 (C,H,W) arrays on FIRST's grid, with a validity mask.
+
+    Each array is NaN at its own nodata/mask/NaN pixels; ``valid`` (H,W) is True where both are valid.
+
+    SECOND is warped onto FIRST's grid (bilinear) when grid or CRS differ. Raises InputError for
+    unreadable files, band count mismatch, images smaller than ``min_size`` pixels, no overlap and
+    constant images. Warnings (list of str) say what was done on the way.
+    """
+    warnings = []
+    ds0, ds1, bands0, bands1 = _open_pair(first_path, second_path, min_size, warnings)
     nd0 = _metadata_nodata(ds0) if ds0.GetRasterBand(bands0[0]).GetNoDataValue() is None else None
     nd1 = _metadata_nodata(ds1) if ds1.GetRasterBand(bands1[0]).GetNoDataValue() is None else None
     grid = _grid_of(ds0, bands0)
@@ -643,17 +649,7 @@ def open_pair_windows(first_path, second_path, min_size=16, check_side=1024):
     ``read_pair`` (size, band counts, overlap, constant images) run on a nearest-neighbour reduction
     to at most ``check_side`` pixels on the longer side."""
     warnings = []
-    ds0 = open_raster(first_path, "FIRST")
-    ds1 = open_raster(second_path, "SECOND")
-    for ds, label in ((ds0, "FIRST"), (ds1, "SECOND")):
-        if ds.RasterXSize < min_size or ds.RasterYSize < min_size:
-            raise InputError(f"{label} is {ds.RasterXSize} × {ds.RasterYSize} pixels; at least "
-                             f"{min_size} × {min_size} are needed.")
-    bands0, _ = _select_bands(ds0, "FIRST", warnings)
-    bands1, _ = _select_bands(ds1, "SECOND", warnings)
-    if len(bands0) != len(bands1):
-        raise InputError(f"FIRST has {len(bands0)} band(s) and SECOND has {len(bands1)}; both images "
-                         f"need the same bands.")
+    ds0, ds1, bands0, bands1 = _open_pair(first_path, second_path, min_size, warnings)
     grid, grid1 = _grid_of(ds0, bands0), _grid_of(ds1, bands1)
     if len(bands0) == 3 or not _same_grid(grid, grid1):
         ds0 = ds1 = None
