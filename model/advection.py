@@ -48,3 +48,23 @@ def roll_backward(z1, disps):
     for j in range(n - 1, -1, -1):
         out[j] = advect(out[j + 1], -disps[:, j])
     return out
+
+
+def with_ring(x0, x1, occlusion):
+    """With ``occlusion``, append a channel of ones with a zero rim to both ends: it travels with the
+    content, and where it arrives < 1 the departure point lay outside the image (border inflow, not data)."""
+    if not occlusion:
+        return x0, x1
+    ring = torch.zeros_like(x0[:, :1], dtype=torch.float32)
+    ring[..., 1:-1, 1:-1] = 1.0
+    return torch.cat([x0.float(), ring], 1), torch.cat([x1.float(), ring], 1)
+
+
+def time_blend(fwd, bwd, t, occlusion):
+    """Blend at time t of what was advected forward from t0 and backward from t1; with ``occlusion`` the
+    last channel is with_ring's ring, whose drop lowers that end's weight (the other end saw the content)."""
+    if not occlusion:
+        return (1 - t) * fwd + t * bwd
+    wf = (1 - t) * fwd[:, -1:].clamp(0, 1) + 1e-3 * (1 - t)
+    wb = t * bwd[:, -1:].clamp(0, 1) + 1e-3 * t
+    return (wf * fwd[:, :-1] + wb * bwd[:, :-1]) / (wf + wb)

@@ -133,30 +133,18 @@ def blended_frames(model, x0, x1, flow=None):
     """InBetweenNet.frames for a model with ``decoder_is_zero``: the same frames (N+1, C, h, w), float32,
     with the images alone advected (no latent channel, no encoder, no decoder)."""
     import torch
-    from .advection import roll_forward, roll_backward
+    from .advection import roll_backward, roll_forward, time_blend, with_ring
 
     cfg = model.cfg
     n = cfg.steps
     disp, _ = model.fields(x0, x1, flow)
     occ = getattr(cfg, "occlusion_blend", False)
-    if occ:   # as InBetweenNet.frames: a ring of ones with a zero rim travels with the content
-        ring = torch.zeros_like(x0[:, :1], dtype=torch.float32)
-        ring[..., 1:-1, 1:-1] = 1.0
-        x0c, x1c = torch.cat([x0.float(), ring], 1), torch.cat([x1.float(), ring], 1)
-    else:
-        x0c, x1c = x0, x1
+    x0c, x1c = with_ring(x0, x1, occ)  # the same blend as InBetweenNet.frames, images only
     fwd = roll_forward(x0c, disp)
     bwd = roll_backward(x1c, disp)
     out = [x0.float()]
     for j in range(1, n):
-        t = j / n
-        if occ:
-            wf = (1 - t) * fwd[j][:, -1:].clamp(0, 1) + 1e-3 * (1 - t)
-            wb = t * bwd[j][:, -1:].clamp(0, 1) + 1e-3 * t
-            mix = (wf * fwd[j][:, :-1] + wb * bwd[j][:, :-1]) / (wf + wb)
-        else:
-            mix = (1 - t) * fwd[j] + t * bwd[j]
-        out.append(mix.float())
+        out.append(time_blend(fwd[j], bwd[j], j / n, occ).float())
     out.append(x1.float())
     return torch.cat(out, 0)
 

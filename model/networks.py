@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .advection import roll_forward, roll_backward
+from .advection import roll_backward, roll_forward, time_blend, with_ring
 
 
 def _act():
@@ -138,25 +138,11 @@ class InBetweenNet(nn.Module):
         else:
             z1 = self.encoder(x1)
             occ = getattr(cfg, "occlusion_blend", False)
-            if occ:
-                # a channel of ones with a zero rim travels with the content: where it arrives < 1 the
-                # departure point lay outside the image (border inflow, not data), so that end's weight
-                # drops and the other end, which saw the content, takes over
-                ring = torch.zeros_like(x0[:, :1], dtype=torch.float32)
-                ring[..., 1:-1, 1:-1] = 1.0
-                x0c, x1c = torch.cat([x0.float(), ring], 1), torch.cat([x1.float(), ring], 1)
-            else:
-                x0c, x1c = x0, x1
+            x0c, x1c = with_ring(x0, x1, occ)
             fwd = roll_forward(torch.cat([z0, x0c], 1), disp)
             bwd = roll_backward(torch.cat([z1, x1c], 1), disp)
             for j in range(1, n):
-                t = j / n
-                if occ:
-                    wf = (1 - t) * fwd[j][:, -1:].clamp(0, 1) + 1e-3 * (1 - t)
-                    wb = t * bwd[j][:, -1:].clamp(0, 1) + 1e-3 * t
-                    mix = (wf * fwd[j][:, :-1] + wb * bwd[j][:, :-1]) / (wf + wb)
-                else:
-                    mix = (1 - t) * fwd[j] + t * bwd[j]
+                mix = time_blend(fwd[j], bwd[j], j / n, occ)
                 z, base = mix[:, :1], mix[:, 1:]
                 out.append(self.decode(z, base) if cfg.residual_decoder else self.decoder(z))
         out.append(x1)

@@ -384,6 +384,19 @@ def _tiff_time(t):
     return None, None
 
 
+def _frame_metadata(times, j, count, first_path):
+    """GDAL metadata of frame j of ``count``: its time, its index and the FIRST it came from."""
+    md = {}
+    if times is not None:
+        tag, iso = _tiff_time(times[j])
+        if tag:
+            md = {"TIFFTAG_DATETIME": tag, "ACQUISITION_DATETIME": iso}
+    md["INBETWEEN_FRAME"] = f"{j}/{count - 1}"
+    if first_path:
+        md["INBETWEEN_SOURCE"] = os.path.basename(str(first_path))
+    return md
+
+
 def _encode(frame, grid, warnings):
     """(array to write, gdal type, per-band nodata) for one float32 (C,H,W) frame."""
     dtype = grid.gdal_dtype
@@ -497,14 +510,7 @@ def write_frames(frames, grid, times, folder, first_path=None, overwrite=True, p
             if is_canceled is not None and is_canceled():
                 raise InputError("Canceled; no frames were written.")
             arr, gtype, nodata = _encode(np.asarray(frames[j], np.float32), grid, warnings)
-            md = {}
-            if times is not None:
-                tag, iso = _tiff_time(times[j])
-                if tag:
-                    md = {"TIFFTAG_DATETIME": tag, "ACQUISITION_DATETIME": iso}
-            md["INBETWEEN_FRAME"] = f"{j}/{n - 1}"
-            if first_path:
-                md["INBETWEEN_SOURCE"] = os.path.basename(str(first_path))
+            md = _frame_metadata(times, j, n, first_path)
             write_geotiff(os.path.join(tmp, names[j]), arr, grid, gtype, nodata, md)
             if progress is not None:
                 progress(j + 1, n)
@@ -733,14 +739,7 @@ class FrameWriter:
                     ds.SetGeoTransform(grid.geotransform)
                 if grid.crs_wkt:
                     ds.SetProjection(grid.crs_wkt)
-                md = {}
-                if times is not None:
-                    tag, iso = _tiff_time(times[j])
-                    if tag:
-                        md = {"TIFFTAG_DATETIME": tag, "ACQUISITION_DATETIME": iso}
-                md["INBETWEEN_FRAME"] = f"{j}/{self.count - 1}"
-                if first_path:
-                    md["INBETWEEN_SOURCE"] = os.path.basename(str(first_path))
+                md = _frame_metadata(times, j, self.count, first_path)
                 for k, v in md.items():
                     ds.SetMetadataItem(k, v)
                 for i in range(c):
