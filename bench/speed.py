@@ -134,7 +134,8 @@ def ours_throughput(x0, x1, valid, cfg, device, iterations, warmup, seed=0):
     train_pair reports every CUDA_SYNC_EVERY iterations; the callback synchronises before reading the
     clock, so the set-up — normalisation, flow initialisation, upload — is not counted)."""
     import torch
-    from model.training import CUDA_SYNC_EVERY, train_pair
+    from model.device import CUDA_SYNC_EVERY
+    from model.training import train_pair
 
     step = CUDA_SYNC_EVERY if device.type == "cuda" else 1
     warmup = max(step, -(-warmup // step) * step)

@@ -17,7 +17,7 @@ No torch import at module level: with an ONNX runner this module runs without to
 import numpy as np
 
 from .patches import normalise, denormalise
-from .device import resolve_device, autocast, oom_message
+from .device import resolve_device, settings, out_of_memory_as_error
 from .training import check_pair, TrainingCanceled
 
 
@@ -48,8 +48,9 @@ def _ramp(length, lead, trail, overlap):
 # frames(a, b, flow, valid) → (N+1, C, h, w) and fields(a, b, flow, valid) → (N, 2, h, w).
 
 class TorchTileRunner:
-    def __init__(self, model, device="auto"):
+    def __init__(self, model, device="auto", precision="auto"):
         self.model = model
+        self.precision = precision
         cfg = model.cfg
         self.bands = int(model.bands)
         self.steps = int(cfg.steps)
@@ -60,10 +61,12 @@ class TorchTileRunner:
         self.patch_norm = bool(cfg.patch_norm)
         self.device_name = device
         self.dev = None
+        self.run_on = None
         self.decoder_is_zero = decoder_is_zero(model)
 
     def __enter__(self):
         self.dev = resolve_device(self.device_name)
+        self.run_on = settings(self.dev, self.precision)
         self.model.eval()
         self.model.to(self.dev)
         return self
@@ -77,7 +80,7 @@ class TorchTileRunner:
         from .patches import patch_scale, patch_unscale
 
         dev = self.dev
-        try:
+        with out_of_memory_as_error("inference", dev):
             with torch.inference_mode():
                 ta = torch.from_numpy(np.ascontiguousarray(a))[None].to(dev)
                 tb = torch.from_numpy(np.ascontiguousarray(b))[None].to(dev)
@@ -86,7 +89,7 @@ class TorchTileRunner:
                 if self.patch_norm:
                     m = torch.from_numpy(valid.astype(np.float32))[None, None].to(dev)
                     ta, tb, scale = patch_scale(ta, tb, m)
-                with autocast(dev):
+                with self.run_on.autocast():
                     if what == "frames":
                         if self.decoder_is_zero:
                             res = blended_frames(self.model, ta, tb, tf)
@@ -99,11 +102,7 @@ class TorchTileRunner:
                     else:
                         disp, _ = self.model.fields(ta, tb, tf)
                         res = disp[0].float()                       # (N, 2, h, w)
-                return res.cpu().numpy()
-        except Exception as e:
-            if dev.type == "cuda" and isinstance(e, torch.cuda.OutOfMemoryError):
-                raise RuntimeError(oom_message("inference")) from e
-            raise
+                return res.float().cpu().numpy()
 
     def frames(self, a, b, fl, valid):
         return self._run("frames", a, b, fl, valid)

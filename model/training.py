@@ -6,10 +6,8 @@ import numpy as np
 
 from .presets import make_config, MIN_PATCH
 from .patches import normalise, PatchSampler, cut, patch_scale
-from .device import resolve_device, autocast, oom_message
+from .device import resolve_device, settings, out_of_memory_as_error
 from .distributed import training_run
-
-CUDA_SYNC_EVERY = 50  # iterations between reads of the losses back to the host, on CUDA
 
 
 class TrainingCanceled(Exception):
@@ -95,13 +93,15 @@ def _seed_everything(seed):
 
 
 def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=None, is_canceled=None,
-               log=None, distributed=None):
+               log=None, distributed=None, precision="auto", channels_last=None, sync_every=None):
     """Train a model that goes from ``x0`` to ``x1``; see the module docs of networks/presets.
 
     ``distributed``: None = DistributedDataParallel when a torch.distributed process group is initialised
-    (under torchrun, see model/distributed.py), False = never, True = required.  On CUDA the losses are
-    read back to the host (history, divergence check, ``progress``) every CUDA_SYNC_EVERY iterations only,
-    so the loop does not wait for the GPU each iteration; on CPU every iteration, as ever."""
+    (under torchrun, see model/distributed.py), False = never, True = required.  ``precision``,
+    ``channels_last``, ``sync_every``: see model/device.settings (by default bf16 autocast and channels-last
+    on CUDA, and the losses read back to the host — history, divergence check, ``progress`` — every
+    CUDA_SYNC_EVERY iterations there so the loop does not wait for the GPU; fp32 and every iteration on CPU).
+    Running out of memory raises RuntimeError with a message that says what to reduce."""
     import torch
     from .networks import InBetweenNet
     from .losses import total_loss
@@ -121,6 +121,7 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
         log(f"Patch size reduced from {cfg.patch_size} to {patch} to fit the {h}x{w} image")
 
     dev = resolve_device(device, log)
+    run_on = settings(dev, precision, channels_last, sync_every)
     _seed_everything(seed)
     t_start = time.time()
     x0n = normalise(x0, valid, norm["lo"], norm["hi"])
@@ -136,8 +137,7 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
     model.register_buffer("norm_lo", torch.tensor(norm["lo"], dtype=torch.float32))
     model.register_buffer("norm_hi", torch.tensor(norm["hi"], dtype=torch.float32))
     model.to(dev)
-    cuda = dev.type == "cuda"
-    if cuda:
+    if run_on.channels_last:
         model.to(memory_format=torch.channels_last)
     params = [p for n_, p in model.named_parameters()
               if cfg.train_decoder or cfg.mode == "paper" or not n_.startswith(("decoder.", "encoder."))]
@@ -145,13 +145,13 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.decay_every, gamma=cfg.gamma)
     run = training_run(model, params, seed, distributed, log)  # DDP under torchrun, else model.training_terms
 
-    try:
+    with out_of_memory_as_error("training", dev):
         images = torch.from_numpy(np.stack([x0n, x1n])).to(dev)          # (2, C, H, W)
         vmask = torch.from_numpy(valid.astype(np.float32))[None].to(dev)  # (1, H, W)
         flow_t = torch.from_numpy(flow).to(dev) if flow is not None else None
         sampler = PatchSampler(h, w, patch, cfg.stride, valid, cfg.min_valid_fraction, run.seed)
         history, pending = [], []
-        sync_every = CUDA_SYNC_EVERY if cuda else 1
+        sync_every = run_on.sync_every
         report_every = sync_every * -(-max(cfg.log_every, 1) // sync_every)
         model.train()
         total = cfg.iterations
@@ -165,10 +165,8 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
             fl = cut(flow_t, corners, patch) if flow_t is not None else None
             if cfg.patch_norm:
                 a, b, _ = patch_scale(a, b, m)
-            if cuda:
-                a = a.contiguous(memory_format=torch.channels_last)
-                b = b.contiguous(memory_format=torch.channels_last)
-            with autocast(dev):
+            a, b = run_on.memory_format(a), run_on.memory_format(b)
+            with run_on.autocast():
                 terms = run.terms(a, b, fl)
             loss, parts = total_loss(terms, a, b, m, m, cfg)
             opt.zero_grad(set_to_none=True)
@@ -184,19 +182,16 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
                                        "try a smaller learning rate")
             if progress is not None and (it % report_every == 0 or it == total):
                 progress(it, total, history[-1])
-    except Exception as e:  # OOM → clear message
-        if cuda and isinstance(e, torch.cuda.OutOfMemoryError):
-            raise RuntimeError(oom_message("training")) from e
-        raise
     seconds = time.time() - t_start
     model.eval()
     model.to("cpu")
-    if cuda:
+    if run_on.channels_last:
         model.to(memory_format=torch.contiguous_format)
     if log:
         log(f"Trained {cfg.iterations} iterations in {seconds:.1f} s on {dev}")
     figures = {"iterations": cfg.iterations, "seconds": round(seconds, 3),
                "final_loss": history[-1]["loss"] if history else None, "seed": seed,
-               "patch_size_used": patch, "height": h, "width": w}
+               "patch_size_used": patch, "height": h, "width": w,
+               "precision": "bf16" if run_on.bf16 else "fp32", "channels_last": run_on.channels_last}
     return TrainResult(model=model, config=cfg, history=history, seconds=seconds, device=str(dev),
                        normalisation=norm, bands=c, figures=figures)

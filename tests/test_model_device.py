@@ -1,0 +1,87 @@
+"""The GPU recipe (bf16 autocast, channels-last, losses read back every k iterations) run on the CPU, so
+its code is exercised where there is no card; and out-of-memory turned into a clear error."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from model.device import settings, out_of_memory_as_error, CUDA_SYNC_EVERY  # noqa: E402
+from model.inference import TorchTileRunner, generate_frames, advection_fields  # noqa: E402
+from model.training import train_pair  # noqa: E402
+from test_model_training import N, cfg, scene, _check_frames  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_settings_defaults_and_overrides():
+    cpu = torch.device("cpu")
+    s = settings(cpu)
+    assert (s.bf16, s.channels_last, s.sync_every) == (False, False, 1)
+    s = settings(cpu, "bf16", True, 7)
+    assert (s.bf16, s.channels_last, s.sync_every) == (True, True, 7)
+    x = torch.zeros(2, 3, 8, 8)
+    assert s.memory_format(x).is_contiguous(memory_format=torch.channels_last)
+    with s.autocast():
+        assert torch.get_autocast_dtype("cpu") == torch.bfloat16 and torch.is_autocast_enabled("cpu")
+        y = torch.nn.functional.conv2d(x, torch.zeros(4, 3, 3, 3))
+    assert y.dtype == torch.bfloat16
+    with pytest.raises(ValueError, match="precision"):
+        settings(cpu, "fp16")
+    if torch.cuda.is_available():
+        g = settings(torch.device("cuda"))
+        assert g.channels_last and g.sync_every == CUDA_SYNC_EVERY
+
+
+def test_gpu_recipe_on_cpu_trains_and_infers_right():
+    d = (6.0, -4.0)
+    truth = [scene((d[0] * j / N, d[1] * j / N)) for j in range(N + 1)]
+    x0, x1 = truth[0], truth[-1]
+    seen = []
+    r = train_pair(x0, x1, config=cfg(iterations=30, log_every=1), seed=0, device="cpu", precision="bf16",
+                   channels_last=True, sync_every=7, progress=lambda i, n, p: seen.append((i, p["loss"])))
+    assert r.figures["precision"] == "bf16" and r.figures["channels_last"] is True
+    # losses reach the host in batches of 7 (and at the end), all of them, as floats
+    assert [i for i, _ in seen] == [7, 14, 21, 28, 30]
+    assert [h["iteration"] for h in r.history] == list(range(1, 31))
+    assert all(isinstance(h["loss"], float) and np.isfinite(h["loss"]) for h in r.history)
+    # the model comes back on the CPU in the default memory format, its weights in fp32
+    assert all(p.dtype == torch.float32 and p.device.type == "cpu" for p in r.model.parameters())
+    with TorchTileRunner(r.model, "cpu", precision="bf16") as runner:
+        out = generate_frames(runner, x0, x1, tile=64)
+        f = advection_fields(runner, x0, x1).sum(axis=0)
+    assert out.dtype == np.float32
+    _check_frames(out, truth, x0, x1, bound=0.015, linear_ratio=0.25)
+    m = x0[0] > 0.3
+    u, v = f[0][m].mean(), f[1][m].mean()
+    assert abs(np.hypot(u, v) / np.hypot(*d) - 1) < 0.1, (u, v)
+
+
+def test_gpu_recipe_on_cpu_paper_mode_full_network():
+    """Paper mode runs encoder, U-nets and decoder under bf16 + channels-last: the loss must stay finite
+    and go down from where it started."""
+    x0, x1 = scene(), scene((3.0, 1.0))
+    r = train_pair(x0, x1, config=cfg("paper", iterations=40, lr=1e-3), seed=0, device="cpu",
+                   precision="bf16", channels_last=True, sync_every=10)
+    losses = [h["loss"] for h in r.history]
+    assert len(losses) == 40 and np.all(np.isfinite(losses))
+    assert np.mean(losses[-5:]) < np.mean(losses[:5]), losses
+    with TorchTileRunner(r.model, "cpu", precision="bf16") as runner:
+        out = generate_frames(runner, x0, x1, tile=64)
+    assert out.shape == (N + 1,) + x0.shape and np.isfinite(out).all()
+
+
+def test_out_of_memory_becomes_a_clear_error():
+    cpu = torch.device("cpu")
+    with pytest.raises(RuntimeError, match="CPU out of memory during training; try a smaller BATCH_SIZE") as e:
+        with out_of_memory_as_error("training", cpu):
+            torch.empty(2 ** 45, dtype=torch.float32)   # 128 TiB: the real allocator refuses it
+    assert "allocate" in str(e.value.__cause__)
+    with pytest.raises(ValueError, match="unrelated"):         # anything else passes through untouched
+        with out_of_memory_as_error("training", cpu):
+            raise ValueError("unrelated")
