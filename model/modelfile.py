@@ -10,7 +10,7 @@ import os
 
 FORMAT_NAME = "inbetween-model"
 FORMAT_VERSION = 1
-_META_KEY = "inbetween"
+META_KEY = "inbetween"
 
 
 class ModelFileError(Exception):
@@ -43,8 +43,22 @@ def save_model(path, result, extra_header=None):
         raise ValueError(f"extra_header must be JSON-serialisable: {e}") from e
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     tmp = str(path) + ".tmp"
-    save_file(tensors, tmp, metadata={_META_KEY: text})
+    save_file(tensors, tmp, metadata={META_KEY: text})
     os.replace(tmp, path)
+
+
+def header_from_metadata(meta, path, kind):
+    """The JSON header under the ``inbetween`` key of a file's metadata map (safetensors or ONNX, ``kind``
+    names it in errors) as a dict; raises ModelFileError when it is missing or not a JSON object."""
+    if META_KEY not in meta:
+        raise ModelFileError(f"{path} is {kind} but not an In-between model (no header)")
+    try:
+        header = json.loads(meta[META_KEY])
+    except ValueError as e:
+        raise ModelFileError(f"{path}: the model header is not valid JSON: {e}") from e
+    if not isinstance(header, dict):
+        raise ModelFileError(f"{path}: the model header is not a JSON object")
+    return header
 
 
 def read_header(path):
@@ -59,15 +73,9 @@ def read_header(path):
     except Exception as e:
         raise ModelFileError(f"{path} is not an In-between model file (not a readable safetensors "
                              f"file, perhaps truncated or of another kind): {e}") from e
-    if _META_KEY not in meta:
-        raise ModelFileError(f"{path} is a safetensors file but not an In-between model (no header)")
-    try:
-        header = json.loads(meta[_META_KEY])
-    except ValueError as e:
-        raise ModelFileError(f"{path}: the model header is not valid JSON: {e}") from e
-    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
-        raise ModelFileError(f"{path} is not an In-between model file (format is "
-                             f"{header.get('format') if isinstance(header, dict) else None!r})")
+    header = header_from_metadata(meta, path, "a safetensors file")
+    if header.get("format") != FORMAT_NAME:
+        raise ModelFileError(f"{path} is not an In-between model file (format is {header.get('format')!r})")
     version = header.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
         raise ModelFileError(f"{path}: unsupported model format version {version!r} "

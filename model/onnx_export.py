@@ -19,7 +19,7 @@ import json
 
 import numpy as np
 
-META_KEY = "inbetween"
+from .modelfile import META_KEY  # noqa: E402  (one key for both kinds of model file)
 OPSET = 17
 
 
@@ -195,16 +195,10 @@ def read_onnx_header(path):
 
 
 def _header_of(sess, path):
-    from .modelfile import ModelFileError
+    from .modelfile import ModelFileError, header_from_metadata
 
-    meta = sess.get_modelmeta().custom_metadata_map
-    if META_KEY not in meta:
-        raise ModelFileError(f"{path} is an ONNX model but not an In-between export (no header)")
-    try:
-        header = json.loads(meta[META_KEY])
-    except ValueError as e:
-        raise ModelFileError(f"{path}: the model header is not valid JSON: {e}") from e
-    if not isinstance(header, dict) or "onnx" not in header or "config" not in header:
+    header = header_from_metadata(sess.get_modelmeta().custom_metadata_map, path, "an ONNX model")
+    if "onnx" not in header or "config" not in header:
         raise ModelFileError(f"{path}: not an In-between ONNX header")
     return header
 

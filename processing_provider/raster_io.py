@@ -128,30 +128,8 @@ def _grid_of(ds, bands):
 
 def _read_masked(ds, bands, label, warnings, extra_nodata=None):
     """float32 (C,H,W) with NaN wherever GDAL's mask, nodata or non-finite values say invalid."""
-    out = np.empty((len(bands), ds.RasterYSize, ds.RasterXSize), np.float32)
-    for i, b in enumerate(bands):
-        band = ds.GetRasterBand(b)
-        try:
-            arr = band.ReadAsArray()
-        except RuntimeError as e:
-            raise InputError(f"Cannot read band {b} of {label}: {e}") from None
-        if arr is None:
-            raise InputError(f"Cannot read band {b} of {label}.")
-        if np.iscomplexobj(arr):
-            arr = np.abs(arr)
-            warnings.append(f"{label} band {b} is complex; its modulus is used.")
-        arr = arr.astype(np.float32)
-        if band.GetColorTable() is not None and i == 0:
-            warnings.append(f"{label} band {b} has a colour table: its palette indices are used as values "
-                            f"(expand it to RGB first, e.g. gdal_translate -expand rgb, to learn colours).")
-        if band.GetMaskFlags() != gdal.GMF_ALL_VALID:
-            mask = band.GetMaskBand().ReadAsArray()
-            arr[mask == 0] = np.nan
-        elif extra_nodata is not None:
-            arr[arr == np.float32(extra_nodata)] = np.nan
-        arr[~np.isfinite(arr)] = np.nan
-        out[i] = arr
-    return out
+    return _read_window(ds, bands, extra_nodata, 0, 0, ds.RasterXSize, ds.RasterYSize, label=label,
+                        warnings=warnings)
 
 
 def _select_bands(ds, label, warnings):
@@ -503,8 +481,6 @@ def write_frames(frames, grid, times, folder, first_path=None, overwrite=True, p
         if clash:
             raise InputError(f"{clash[0]} already exists in {folder} (overwrite is off).")
     tmp = tempfile.mkdtemp(prefix=".inbetween-frames-", dir=folder)
-    backup = None
-    moved = []
     try:
         for j in range(n):
             if is_canceled is not None and is_canceled():
@@ -514,7 +490,32 @@ def write_frames(frames, grid, times, folder, first_path=None, overwrite=True, p
             write_geotiff(os.path.join(tmp, names[j]), arr, grid, gtype, nodata, md)
             if progress is not None:
                 progress(j + 1, n)
-        # All written: move into place, keeping what was there until every move succeeded.
+    except BaseException:
+        _discard(tmp, folder, created)
+        raise
+    _move_into_place(tmp, folder, names, remove_stale, created)
+    return [os.path.join(folder, nm) for nm in names]
+
+
+def _discard(tmp, folder, created):
+    """Remove the temporary folder of a run that did not finish, and ``folder`` if it was created for it
+    and is empty again."""
+    shutil.rmtree(tmp, ignore_errors=True)
+    if created:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass
+
+
+def _move_into_place(tmp, folder, names, remove_stale, created):
+    """Move the complete files ``names`` from ``tmp`` into ``folder``, keeping what was there until every
+    move succeeded (on failure the old files come back, ``tmp`` is removed and, when the folder was
+    ``created`` for this run, it too); then drop the replaced frames' sidecars (statistics, QGIS default
+    style: stale now) and, with ``remove_stale``, frame files left by an earlier, longer run."""
+    backup = None
+    moved = []
+    try:
         backup = tempfile.mkdtemp(prefix=".inbetween-backup-", dir=folder)
         for nm in names:
             dst = os.path.join(folder, nm)
@@ -531,56 +532,49 @@ def write_frames(frames, grid, times, folder, first_path=None, overwrite=True, p
         if backup:
             for nm in os.listdir(backup):
                 os.replace(os.path.join(backup, nm), os.path.join(folder, nm))
-        shutil.rmtree(tmp, ignore_errors=True)
-        if backup:
             shutil.rmtree(backup, ignore_errors=True)
-        if created:
-            try:
-                os.rmdir(folder)  # only if still empty
-            except OSError:
-                pass
+        _discard(tmp, folder, created)
         raise
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(backup, ignore_errors=True)
-    for nm in names:  # sidecars of replaced frames (statistics, QGIS default style) are stale now
-        for side in (nm + ".aux.xml", nm[:-4] + ".qml"):
+    stale = [nm for nm in os.listdir(folder) if _FRAME_RE.match(nm) and nm not in set(names)] \
+        if remove_stale else []
+    for nm in names + stale:
+        for f in ([nm] if nm in stale else []) + [nm + ".aux.xml", nm[:-4] + ".qml"]:
             try:
-                os.remove(os.path.join(folder, side))
+                os.remove(os.path.join(folder, f))
             except OSError:
                 pass
-    if remove_stale:
-        keep = set(names)
-        for nm in os.listdir(folder):
-            if _FRAME_RE.match(nm) and nm not in keep:
-                try:
-                    os.remove(os.path.join(folder, nm))
-                    for side in (nm + ".aux.xml", nm[:-4] + ".qml"):
-                        if os.path.exists(os.path.join(folder, side)):
-                            os.remove(os.path.join(folder, side))
-                except OSError:
-                    pass
-    return [os.path.join(folder, nm) for nm in names]
 
 
 # ---------------------------------------------------------------------------------------------
 # Streaming: windowed reads of the pair and windowed writes of the frames (whole scenes, bounded memory)
 
-def _read_window(ds, bands, extra_nodata, xoff, yoff, xsize, ysize, buf=None):
+def _read_window(ds, bands, extra_nodata, xoff, yoff, xsize, ysize, buf=None, label=None, warnings=None):
     """float32 (C, ysize, xsize) of a window (or reduced by nearest neighbour to ``buf`` = (h, w)), NaN
-    wherever GDAL's mask, nodata or non-finite values say invalid (the rules of ``read_pair``)."""
+    wherever GDAL's mask, nodata or non-finite values say invalid.  ``label`` names the image in errors;
+    with ``warnings`` (a list) complex bands and colour tables are noted there."""
     bh, bw = buf if buf else (ysize, xsize)
     kw = dict(xoff=int(xoff), yoff=int(yoff), win_xsize=int(xsize), win_ysize=int(ysize),
               buf_xsize=int(bw), buf_ysize=int(bh))
+    of = f" of {label}" if label else ""
     out = np.empty((len(bands), bh, bw), np.float32)
     for i, b in enumerate(bands):
         band = ds.GetRasterBand(b)
         try:
             arr = band.ReadAsArray(resample_alg=gdal.GRIORA_NearestNeighbour, **kw)
         except RuntimeError as e:
-            raise InputError(f"Cannot read band {b}: {e}") from None
+            raise InputError(f"Cannot read band {b}{of}: {e}") from None
+        if arr is None:
+            raise InputError(f"Cannot read band {b}{of}.")
         if np.iscomplexobj(arr):
             arr = np.abs(arr)
+            if warnings is not None:
+                warnings.append(f"{label} band {b} is complex; its modulus is used.")
         arr = arr.astype(np.float32)
+        if warnings is not None and band.GetColorTable() is not None and i == 0:
+            warnings.append(f"{label} band {b} has a colour table: its palette indices are used as values "
+                            f"(expand it to RGB first, e.g. gdal_translate -expand rgb, to learn colours).")
         if band.GetMaskFlags() != gdal.GMF_ALL_VALID:
             mask = band.GetMaskBand().ReadAsArray(resample_alg=gdal.GRIORA_NearestNeighbour, **kw)
             arr[mask == 0] = np.nan
@@ -801,54 +795,14 @@ class FrameWriter:
 
     def abort(self):
         self.datasets = []
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        if self.created:
-            try:
-                os.rmdir(self.folder)
-            except OSError:
-                pass
+        _discard(self.tmp, self.folder, self.created)
 
     def commit(self):
         """Close the files and move them into place; returns the paths in order."""
-        folder, names = self.folder, self.names
-        backup = None
-        moved = []
         try:
             self._close()
-            backup = tempfile.mkdtemp(prefix=".inbetween-backup-", dir=folder)
-            for nm in names:
-                dst = os.path.join(folder, nm)
-                if os.path.exists(dst):
-                    os.replace(dst, os.path.join(backup, nm))
-                os.replace(os.path.join(self.tmp, nm), dst)
-                moved.append(nm)
         except BaseException:
-            for nm in moved:
-                try:
-                    os.remove(os.path.join(folder, nm))
-                except OSError:
-                    pass
-            if backup:
-                for nm in os.listdir(backup):
-                    os.replace(os.path.join(backup, nm), os.path.join(folder, nm))
-                shutil.rmtree(backup, ignore_errors=True)
             self.abort()
             raise
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        shutil.rmtree(backup, ignore_errors=True)
-        for nm in names:
-            for side in (nm + ".aux.xml", nm[:-4] + ".qml"):
-                try:
-                    os.remove(os.path.join(folder, side))
-                except OSError:
-                    pass
-        if self.remove_stale:
-            keep = set(names)
-            for nm in os.listdir(folder):
-                if _FRAME_RE.match(nm) and nm not in keep:
-                    for f in (nm, nm + ".aux.xml", nm[:-4] + ".qml"):
-                        try:
-                            os.remove(os.path.join(folder, f))
-                        except OSError:
-                            pass
-        return [os.path.join(folder, nm) for nm in names]
+        _move_into_place(self.tmp, self.folder, self.names, self.remove_stale, self.created)
+        return [os.path.join(self.folder, nm) for nm in self.names]

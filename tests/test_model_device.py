@@ -8,15 +8,7 @@ torch = pytest.importorskip("torch")
 from model.device import settings, out_of_memory_as_error, CUDA_SYNC_EVERY  # noqa: E402
 from model.inference import TorchTileRunner, generate_frames, advection_fields  # noqa: E402
 from model.training import train_pair  # noqa: E402
-from test_model_training import N, cfg, scene, _check_frames  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _threads():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+from test_model_training import N, cfg, scene, _check_frames, _threads  # noqa: E402,F401 (autouse fixture)
 
 
 def test_settings_defaults_and_overrides():
