@@ -188,7 +188,8 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
     if run_on.channels_last:
         model.to(memory_format=torch.contiguous_format)
     if log:
-        log(f"Trained {cfg.iterations} iterations in {seconds:.1f} s on {dev}")
+        recipe = ", ".join(["bf16 autocast" if run_on.bf16 else "fp32"] + ["channels-last"] * run_on.channels_last)
+        log(f"Trained {cfg.iterations} iterations in {seconds:.1f} s on {dev} ({recipe})")
     figures = {"iterations": cfg.iterations, "seconds": round(seconds, 3),
                "final_loss": history[-1]["loss"] if history else None, "seed": seed,
                "patch_size_used": patch, "height": h, "width": w,

@@ -34,10 +34,12 @@ def test_gpu_recipe_on_cpu_trains_and_infers_right():
     d = (6.0, -4.0)
     truth = [scene((d[0] * j / N, d[1] * j / N)) for j in range(N + 1)]
     x0, x1 = truth[0], truth[-1]
-    seen = []
+    seen, lines = [], []
     r = train_pair(x0, x1, config=cfg(iterations=30, log_every=1), seed=0, device="cpu", precision="bf16",
-                   channels_last=True, sync_every=7, progress=lambda i, n, p: seen.append((i, p["loss"])))
+                   channels_last=True, sync_every=7, progress=lambda i, n, p: seen.append((i, p["loss"])),
+                   log=lines.append)
     assert r.figures["precision"] == "bf16" and r.figures["channels_last"] is True
+    assert "on cpu (bf16 autocast, channels-last)" in lines[-1], lines
     # losses reach the host in batches of 7 (and at the end), all of them, as floats
     assert [i for i, _ in seen] == [7, 14, 21, 28, 30]
     assert [h["iteration"] for h in r.history] == list(range(1, 31))
