@@ -7,6 +7,8 @@ from . import params as P
 from .inputs import model_packages, model_source_times
 from .loading import load_field_on_completion
 
+NETCDF_MAX_CELLS = 1_000_000  # cells per step of the NetCDF field (field_io.netcdf_spacing)
+
 
 class ExportFieldAlgorithm(InBetweenAlgorithm):
     NAME = "exportfield"
@@ -17,7 +19,9 @@ class ExportFieldAlgorithm(InBetweenAlgorithm):
             "size (the ellipsoid for a geographic CRS); rasters without georeference give pixels per second. "
             "Optionally a CF-NetCDF that QGIS opens as a mesh layer (arrows, streamlines, particle traces) "
             "and a PNG with streamlines. The pair is read window by window and the field streamed tile by tile; "
-            "only the sampled vectors are kept (the NetCDF and the plot need the whole field in memory). "
+            "only samples are kept, so memory does not grow with the raster: the vectors every SPACING pixels, "
+            f"for the NetCDF the field at every pixel up to {NETCDF_MAX_CELLS:,} cells per step (every k-th "
+            "pixel beyond), for the plot about 120 × 120 vectors over FIRST reduced to at most 1600 pixels a side. "
             "MODEL may be a .onnx export: it then runs with onnxruntime alone.")
 
     def initAlgorithm(self, config=None):  # noqa: N802
@@ -39,7 +43,9 @@ class ExportFieldAlgorithm(InBetweenAlgorithm):
     def execute(self, parameters, context, feedback):
         import numpy as np
         from ..model.inference import iter_blocks
-        from .field_io import plot_field_png, sample_indices, write_field_gpkg, write_field_netcdf
+        from .field_io import (BlockSamples, background_indices, netcdf_spacing, plot_sample_indices,
+                               plot_sampled_field_png, sample_indices, write_field_gpkg,
+                               write_sampled_field_netcdf)
 
         device = P.enum_string(self, parameters, "DEVICE", context)
         runner, _header, source, times, _first = model_source_times(self, parameters, context, feedback, device)
@@ -49,25 +55,31 @@ class ExportFieldAlgorithm(InBetweenAlgorithm):
         spacing = self.parameterAsInt(parameters, "SPACING", context)
         netcdf = self.parameterAsFileOutput(parameters, "OUTPUT_NETCDF", context)
         plot = self.parameterAsFileOutput(parameters, "OUTPUT_PLOT", context)
-        whole = bool(netcdf or plot)
         n, h, w = runner.steps, grid.height, grid.width
-        rows_i, cols_i = sample_indices(h, spacing), sample_indices(w, spacing)
-        fields = np.empty((n, 2, h, w), np.float32) if whole else None
-        samples = np.full((n, 2, len(rows_i), len(cols_i)), np.nan, np.float32)
+        # Every output keeps only its samples of the streamed field (and of FIRST, for the plot).
+        samples = BlockSamples((n, 2), sample_indices(h, spacing), sample_indices(w, spacing))
+        nc = field = background = None
+        if netcdf:
+            notes = []
+            k = netcdf_spacing(h, w, 1, NETCDF_MAX_CELLS, notes)
+            nc = BlockSamples((n, 2), sample_indices(h, k), sample_indices(w, k))
+            for note in notes:
+                feedback.pushInfo(note)
+        if plot:
+            field = BlockSamples((n, 2), *plot_sample_indices(h, w))
+            background = BlockSamples((source.bands,), *background_indices(h, w))
         for r, g, block in iter_blocks(runner, source, "fields", progress=P.progress_callback(feedback, 0, 60),
                                        is_canceled=feedback.isCanceled):
             bh, bw = block.shape[-2:]
-            ok = source.window(r, r + bh, g, g + bw)[2]
-            if whole:
-                fields[:, :, r:r + bh, g:g + bw] = block
-            ri = np.nonzero((rows_i >= r) & (rows_i < r + bh))[0]
-            ci = np.nonzero((cols_i >= g) & (cols_i < g + bw))[0]
-            if ri.size and ci.size:
-                sub = block[:, :, rows_i[ri] - r][:, :, :, cols_i[ci] - g]
-                sub = np.where(ok[rows_i[ri] - r][:, cols_i[ci] - g], sub, np.nan)
-                samples[:, :, ri[0]:ri[-1] + 1, ci[0]:ci[-1] + 1] = sub
+            x0, _x1, ok = source.window(r, r + bh, g, g + bw)
+            samples.add(r, g, block, keep=ok)
+            if nc is not None:
+                nc.add(r, g, block)
+            if field is not None:  # no streamlines where FIRST is nodata
+                field.add(r, g, block, keep=np.isfinite(x0).all(axis=0))
+                background.add(r, g, x0)
         feedback.setProgress(60)
-        rows = sampled_field_rows(samples, rows_i, cols_i, grid, times)
+        rows = sampled_field_rows(samples.values, samples.rows, samples.cols, grid, times)
         path = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         if not path.lower().endswith(".gpkg"):
             path = path.rsplit(".", 1)[0] + ".gpkg" if "." in path.rsplit("/", 1)[-1] else path + ".gpkg"
@@ -76,9 +88,10 @@ class ExportFieldAlgorithm(InBetweenAlgorithm):
         feedback.pushInfo(f"Wrote {len(rows)} vectors over {n} steps to {path}")
         outputs = {"OUTPUT": path}
         if netcdf:
-            outputs["OUTPUT_NETCDF"] = write_field_netcdf(fields, grid, times, netcdf)
+            outputs["OUTPUT_NETCDF"] = write_sampled_field_netcdf(nc.values, nc.rows, nc.cols, grid, times, netcdf)
         if plot:
-            outputs["OUTPUT_PLOT"] = plot_field_png(fields, source.window(0, h, 0, w)[0], grid, plot)
+            outputs["OUTPUT_PLOT"] = plot_sampled_field_png(field.values, field.rows, field.cols, (h, w),
+                                                            background.values, plot)
         load_field_on_completion(path, context)
         return outputs
 

@@ -41,6 +41,34 @@ def sample_indices(n, spacing):
     return np.arange(spacing // 2, n, spacing)
 
 
+def _sample(fields, rows, cols):
+    """(..., H, W) → (..., len(rows), len(cols)) at pixel rows × cols."""
+    return fields[..., rows, :][..., cols]
+
+
+class BlockSamples:
+    """An array (*lead, H, W) that arrives block by block (``iter_blocks`` order or any other), kept only
+    at pixel ``rows`` × ``cols``: ``values`` (*lead, len(rows), len(cols)), NaN until a block covers a
+    sample.  Bounded memory for whole scenes: nothing of the raster's size is held."""
+
+    def __init__(self, lead, rows, cols, dtype=np.float32):
+        self.rows, self.cols = np.asarray(rows), np.asarray(cols)
+        self.values = np.full(tuple(lead) + (len(self.rows), len(self.cols)), np.nan, dtype)
+
+    def add(self, row, col, block, keep=None):
+        """Take the samples inside ``block`` (*lead, h, w) whose top-left pixel is (row, col); where
+        ``keep`` (h, w) is False they become NaN."""
+        bh, bw = block.shape[-2:]
+        ri = np.nonzero((self.rows >= row) & (self.rows < row + bh))[0]
+        ci = np.nonzero((self.cols >= col) & (self.cols < col + bw))[0]
+        if ri.size and ci.size:
+            r, c = self.rows[ri] - row, self.cols[ci] - col
+            sub = _sample(block, r, c)
+            if keep is not None:
+                sub = np.where(_sample(keep, r, c), sub, np.nan)
+            self.values[..., ri[0]:ri[-1] + 1, ci[0]:ci[-1] + 1] = sub
+
+
 def _geod(grid):
     import warnings
     with warnings.catch_warnings():  # Debian's pyproj warns about PROJ data; Geod does not need it
@@ -268,17 +296,9 @@ def write_field_gpkg(rows, grid, path, layer_name="advection_field", progress=No
     return path
 
 
-def write_field_netcdf(fields, grid, times, path, spacing=1, valid=None, max_cells=1_000_000,
-                       warnings=None):
-    """CF-1.7 NetCDF with x/y/time coordinates and u, v ("x-/y-component of velocity", m s-1).
-
-    QGIS opens it as a mesh layer (MDAL) with a vector dataset group over the N step start times.
-    ``spacing`` > 1 keeps every spacing-th pixel (cell centres) to keep large grids small; when
-    the grid would still exceed ``max_cells`` cells per step the spacing is raised (a note goes to
-    ``warnings``, a list, when given). Rotated geotransforms raise InputError.
-    """
-    fields = np.asarray(fields, np.float32)
-    n, _, h, w = fields.shape
+def netcdf_spacing(h, w, spacing=1, max_cells=1_000_000, warnings=None):
+    """The pixel spacing of the NetCDF field of an H × W grid: ``spacing``, raised when the grid would
+    still exceed ``max_cells`` cells per step (a note then goes to ``warnings``, a list, when given)."""
     spacing = max(1, int(spacing))
     if max_cells and math.ceil(h / spacing) * math.ceil(w / spacing) > max_cells:
         spacing = int(math.ceil(math.sqrt(h * w / max_cells)))
@@ -287,22 +307,52 @@ def write_field_netcdf(fields, grid, times, path, spacing=1, valid=None, max_cel
         if warnings is not None:
             warnings.append(f"The NetCDF field keeps every {spacing}th pixel to stay within "
                             f"{max_cells} cells per step.")
+    return spacing
+
+
+def write_field_netcdf(fields, grid, times, path, spacing=1, valid=None, max_cells=1_000_000,
+                       warnings=None):
+    """CF-1.7 NetCDF with x/y/time coordinates and u, v ("x-/y-component of velocity", m s-1).
+
+    QGIS opens it as a mesh layer (MDAL) with a vector dataset group over the N step start times.
+    ``spacing`` > 1 keeps every spacing-th pixel (cell centres) to keep large grids small; when
+    the grid would still exceed ``max_cells`` cells per step the spacing is raised (``netcdf_spacing``;
+    a note goes to ``warnings``, a list, when given). Rotated geotransforms raise InputError.
+    The field is sampled first and written by ``write_sampled_field_netcdf``.
+    """
+    fields = np.asarray(fields, np.float32)
+    h, w = fields.shape[-2:]
+    spacing = netcdf_spacing(h, w, spacing, max_cells, warnings)
+    rows, cols = sample_indices(h, spacing), sample_indices(w, spacing)
+    sampled = _sample(fields, rows, cols)
+    if valid is not None:
+        sampled = np.where(_sample(np.asarray(valid, bool), rows, cols), sampled, np.float32(np.nan))
+    return write_sampled_field_netcdf(sampled, rows, cols, grid, times, path)
+
+
+def write_sampled_field_netcdf(samples, rows, cols, grid, times, path):
+    """``write_field_netcdf`` for a field already sampled at pixel rows × cols of ``grid``: ``samples``
+    (N, 2, len(rows), len(cols)) pixel displacements per step, NaN where invalid (e.g. gathered block
+    by block while the field streams, with rows/cols from ``sample_indices(H, netcdf_spacing(...))``).
+    The cells are centred on the sampled pixels. Rotated geotransforms raise InputError."""
+    samples = np.asarray(samples, np.float32)
+    rows, cols = np.asarray(rows), np.asarray(cols)
+    if samples.ndim != 4 or samples.shape[1:] != (2, len(rows), len(cols)):
+        raise InputError(f"Sampled fields must be (N, 2, {len(rows)}, {len(cols)}); got shape {samples.shape}.")
+    if (rows.size and not 0 <= rows.min() <= rows.max() < grid.height) or \
+            (cols.size and not 0 <= cols.min() <= cols.max() < grid.width):
+        raise InputError(f"Sample rows/columns outside the {grid.width} × {grid.height} grid.")
+    n = samples.shape[0]
     gt = grid.effective_geotransform
     if gt[2] != 0 or gt[4] != 0:
         raise InputError("The grid is rotated; the NetCDF field needs a north-up grid.")
     secs = step_seconds(times)
-    rows = sample_indices(h, spacing)
-    cols = sample_indices(w, spacing)
     rr, cc = np.meshgrid(rows, cols, indexing="ij")
     u = np.full((n, len(rows), len(cols)), np.nan, np.float32)
     v = np.full_like(u, np.nan)
     for j in range(n):
-        du = fields[j, 0][rr, cc].astype(np.float64)
-        dv = fields[j, 1][rr, cc].astype(np.float64)
-        if valid is not None:
-            bad = ~np.asarray(valid, bool)[rr, cc]
-            du[bad] = np.nan
-            dv[bad] = np.nan
+        du = samples[j, 0].astype(np.float64)
+        dv = samples[j, 1].astype(np.float64)
         _, _, uj, vj = displacement_to_velocity(du, dv, cc.astype(np.float64), rr.astype(np.float64),
                                                 grid, secs[j])
         u[j], v[j] = uj, vj
@@ -411,23 +461,61 @@ def _cf_grid_mapping(srs):
     return out
 
 
+def plot_sample_indices(h, w, max_grid=120):
+    """Pixel rows and columns where the plot samples an H × W field: every ``ceil(max(H, W) / max_grid)``
+    pixels (cell centres), at most ``max_grid`` along the longer side."""
+    stride = max(1, int(math.ceil(max(h, w) / max_grid)))
+    return sample_indices(h, stride), sample_indices(w, stride)
+
+
+def background_indices(h, w, max_side=1600):
+    """Pixel rows and columns of the plot's background for an H × W image: every
+    ``ceil(max(H, W) / max_side)``-th pixel from the first (the figure is ~800 px wide anyway)."""
+    shrink = max(1, int(math.ceil(max(h, w) / max_side)))
+    return np.arange(0, h, shrink), np.arange(0, w, shrink)
+
+
 def plot_field_png(fields, background, grid, path, step=None, times=None, title=None, density=1.2,
                    max_grid=120, dpi=110, valid=None):
     """Streamlines of the mean (or ``step``) field over a background image, saved as PNG (Agg).
 
     Drawn in pixel coordinates like the seed's figures (image up = north for north-up grids);
     streamline colour is the speed in pixels per step. No streamlines where the background is NaN
-    or ``valid`` (H, W) is False. Written to a temp name, then moved.
+    (in any band) or ``valid`` (H, W) is False. The field is sampled at ``plot_sample_indices``, the
+    background at ``background_indices``, and drawn by ``plot_sampled_field_png``.
     """
+    fields = np.asarray(fields, np.float32)
+    h, w = fields.shape[-2:]
+    rows, cols = plot_sample_indices(h, w, max_grid)
+    keep = np.ones((len(rows), len(cols)), bool)
+    small = None
+    if background is not None:
+        bg = np.asarray(background, np.float32)
+        bg = bg.reshape((-1,) + bg.shape[-2:])
+        keep &= np.isfinite(_sample(bg, rows, cols)).all(axis=0)
+        small = _sample(bg, *background_indices(*bg.shape[-2:]))
+    if valid is not None:
+        keep &= _sample(np.asarray(valid, bool), rows, cols)
+    sampled = np.where(keep, _sample(fields, rows, cols), np.float32(np.nan))
+    return plot_sampled_field_png(sampled, rows, cols, (h, w), small, path, step=step, times=times,
+                                  title=title, density=density, dpi=dpi)
+
+
+def plot_sampled_field_png(sampled, rows, cols, shape, background, path, step=None, times=None, title=None,
+                           density=1.2, dpi=110):
+    """``plot_field_png`` for a field already sampled at pixel rows × cols of an H × W (``shape``) grid:
+    ``sampled`` (N, 2, len(rows), len(cols)) pixel displacements, NaN where no streamline may go (rows,
+    cols from ``plot_sample_indices``); ``background`` None, (h, w) or (C, h, w) already reduced (from
+    ``background_indices``), NaN = nodata, drawn over the whole H × W extent. Written to a temp name,
+    then moved."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fields = np.asarray(fields, np.float32)
-    h, w = fields.shape[-2:]
-    stride = max(1, int(math.ceil(max(h, w) / max_grid)))
-    rows = sample_indices(h, stride)
-    cols = sample_indices(w, stride)
-    sampled = fields[..., rows, :][..., cols].astype(np.float64)  # (N, 2, r, c): sample first, then average
+    h, w = shape
+    rows, cols = np.asarray(rows), np.asarray(cols)
+    sampled = np.asarray(sampled, np.float32).astype(np.float64)  # (N, 2, r, c): sampled, then averaged
+    if sampled.ndim != 4 or sampled.shape[1:] != (2, len(rows), len(cols)):
+        raise InputError(f"Sampled fields must be (N, 2, {len(rows)}, {len(cols)}); got shape {sampled.shape}.")
     with np.errstate(all="ignore"):
         import warnings as _w
         with _w.catch_warnings():
@@ -444,17 +532,9 @@ def plot_field_png(fields, background, grid, path, step=None, times=None, title=
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     if bg is not None:
-        shrink = max(1, int(math.ceil(max(bg.shape) / 1600)))  # the figure is ~800 px wide anyway
-        bg = bg[::shrink, ::shrink]
         lo, hi = np.nanpercentile(bg, [1, 99]) if np.isfinite(bg).any() else (0, 1)
         ax.imshow(bg, cmap="gray", vmin=lo, vmax=hi, extent=(0, w, h, 0), interpolation="nearest")
     ok = np.isfinite(U) & np.isfinite(V)
-    if background is not None:  # no streamlines where the background is nodata
-        bgs = np.asarray(background, np.float32)
-        bgs = bgs.reshape((-1,) + bgs.shape[-2:])[:, rows][:, :, cols]
-        ok &= np.isfinite(bgs).all(axis=0)
-    if valid is not None:
-        ok &= np.asarray(valid, bool)[np.ix_(rows, cols)]
     if ok.sum() >= 4 and np.nanmax(np.where(ok, speed, np.nan)) > 0:
         from matplotlib.colors import Normalize
         U = np.where(ok, U, 0.0)

@@ -214,3 +214,112 @@ def test_gpkg_cancel_leaves_nothing(tmp_path):
     with pytest.raises(InputError, match="Canceled"):
         field_io.write_field_gpkg(arrays, g, str(tmp_path / "c.gpkg"), is_canceled=lambda: True)
     assert os.listdir(tmp_path) == []
+
+
+def nc_contents(path):
+    """Every array of a NetCDF (values) and every attribute but the creation time, via GDAL multidim."""
+    from osgeo import gdal
+    root = gdal.OpenEx(str(path), gdal.OF_MULTIDIM_RASTER).GetRootGroup()
+    out = {"/" + a.GetName(): a.Read() for a in root.GetAttributes() if a.GetName() != "history"}
+    for name in root.GetMDArrayNames():
+        arr = root.OpenMDArray(name)
+        out[name] = arr.ReadAsArray()
+        out[name + ".dims"] = [d.GetName() for d in arr.GetDimensions()]
+        out.update({f"{name}/{a.GetName()}": a.Read() for a in arr.GetAttributes()})
+    return out
+
+
+def assert_same_nc(a, b):
+    ca, cb = nc_contents(a), nc_contents(b)
+    assert ca.keys() == cb.keys()
+    for k in ca:
+        if isinstance(ca[k], np.ndarray):
+            assert ca[k].dtype == cb[k].dtype, k
+            np.testing.assert_array_equal(ca[k], cb[k], err_msg=k)
+        else:
+            assert ca[k] == cb[k], k
+
+
+def gather(arr, rows, cols, edges_r, edges_c, keep=None):
+    """``field_io.BlockSamples`` fed block by block, over the irregular tiling edges_r × edges_c."""
+    s = field_io.BlockSamples(arr.shape[:-2], rows, cols)
+    for r0, r1 in zip(edges_r[:-1], edges_r[1:]):
+        for c0, c1 in zip(edges_c[:-1], edges_c[1:]):
+            s.add(r0, c0, arr[..., r0:r1, c0:c1], None if keep is None else keep[r0:r1, c0:c1])
+    return s
+
+
+def test_netcdf_spacing_is_the_smallest_within_max_cells():
+    notes = []
+    assert field_io.netcdf_spacing(30, 40, 1, 1200, notes) == 1 and notes == []
+    assert field_io.netcdf_spacing(30, 40, 3, 1200, notes) == 3 and notes == []
+    for h, w, cap in ((30, 40, 100), (4963, 7316, 1_000_000), (7, 1000, 10), (53, 71, 300)):
+        k = field_io.netcdf_spacing(h, w, 1, cap, notes)
+        assert math.ceil(h / k) * math.ceil(w / k) <= cap < math.ceil(h / (k - 1)) * math.ceil(w / (k - 1))
+        assert notes[-1] == f"The NetCDF field keeps every {k}th pixel to stay within {cap} cells per step."
+    assert field_io.netcdf_spacing(4963, 7316, 1, 1_000_000) == 7
+
+
+@pytest.mark.parametrize("kind", ["utm", "geo", "px"])
+def test_sampled_netcdf_equals_full_field_netcdf(tmp_path, kind):
+    """The streamed path (netcdf_spacing, samples gathered block by block, write_sampled_field_netcdf)
+    writes the same file as the whole field; values and coordinates checked against the pixels."""
+    h, w, n = 53, 71, 3
+    g = {"utm": grid(w=w, h=h), "geo": grid(epsg=4326, gt=(10.0, 0.01, 0.0, 60.0, 0.0, -0.01), w=w, h=h),
+         "px": grid(epsg=None, gt=None, w=w, h=h)}[kind]
+    rng = np.random.default_rng(5)
+    f = rng.normal(0, 2, (n, 2, h, w)).astype(np.float32)
+    f[1, :, 10:20, 5:30] = np.nan
+    valid = rng.random((h, w)) > 0.2
+    for spacing, cap in ((1, 1_000_000), (2, 1_000_000), (1, 300)):
+        notes, notes_s = [], []
+        full = field_io.write_field_netcdf(f, g, times(n), tmp_path / "full.nc", spacing=spacing, valid=valid,
+                                           max_cells=cap, warnings=notes)
+        k = field_io.netcdf_spacing(h, w, spacing, cap, notes_s)
+        rows, cols = field_io.sample_indices(h, k), field_io.sample_indices(w, k)
+        s = gather(f, rows, cols, [0, 17, 18, 40, h], [0, 33, w], keep=valid)
+        part = field_io.write_sampled_field_netcdf(s.values, s.rows, s.cols, g, times(n), tmp_path / "part.nc")
+        assert notes == notes_s and bool(notes) == (cap == 300)
+        assert_same_nc(full, part)
+        c = nc_contents(part)
+        assert c["u"].shape == (n, len(rows), len(cols)) and c["u.dims"] == ["time", "y", "x"]
+        gt = g.effective_geotransform
+        np.testing.assert_allclose(c["x"], gt[0] + (cols + 0.5) * gt[1])
+        np.testing.assert_allclose(c["y"], np.sort(gt[3] + (rows + 0.5) * gt[5]))
+        if kind != "geo":
+            ok = valid[np.ix_(rows, cols)][::-1]  # y ascending: the first NetCDF row is the last pixel row
+            du = f[:, 0][:, rows][:, :, cols][:, ::-1]
+            dv = f[:, 1][:, rows][:, :, cols][:, ::-1]
+            scale = 250.0 / 300 if kind == "utm" else 1.0 / 300
+            np.testing.assert_allclose(c["u"], np.where(ok, du * scale, np.nan), rtol=1e-6)
+            np.testing.assert_allclose(c["v"], np.where(ok, -dv * scale, np.nan), rtol=1e-6)
+    with pytest.raises(InputError, match="Sampled fields must be"):
+        field_io.write_sampled_field_netcdf(f, rows, cols, g, times(n), tmp_path / "bad.nc")
+    assert sorted(os.listdir(tmp_path)) == ["full.nc", "part.nc"]
+
+
+def test_sampled_plot_equals_full_field_plot(tmp_path):
+    """plot_sampled_field_png from samples gathered block by block (field masked where the background is
+    nodata, background at background_indices) draws the same PNG, byte for byte, as the whole arrays."""
+    h, w = 1700, 900  # background reduced by 2, field sampled every 15 pixels
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    f = np.stack([np.stack([-(yy - h / 2), xx - w / 2]), np.stack([0 * yy + 3, 0 * xx - 2])]) * 0.01
+    bg = np.stack([np.sin(xx / 37) + np.cos(yy / 23), xx / w])
+    bg[0, 100:400, 200:300] = np.nan
+    bg[1, 1200:1300, :] = np.nan
+    full = field_io.plot_field_png(f, bg, grid(w=w, h=h), tmp_path / "full.png")
+    rows, cols = field_io.plot_sample_indices(h, w)
+    br, bc = field_io.background_indices(h, w)
+    assert (rows[1] - rows[0], len(rows), br[1], len(br), len(bc)) == (15, 113, 2, 850, 450)
+    edges_r, edges_c = [0, 500, 1001, h], [0, 448, w]
+    field = gather(f, rows, cols, edges_r, edges_c, keep=np.isfinite(bg).all(axis=0))
+    small = gather(bg, br, bc, edges_r, edges_c)
+    assert np.isfinite(field.values).any() and np.isnan(field.values).any()
+    np.testing.assert_array_equal(small.values, bg[:, ::2, ::2])
+    part = field_io.plot_sampled_field_png(field.values, rows, cols, (h, w), small.values, tmp_path / "part.png")
+    with open(full, "rb") as a, open(part, "rb") as b:
+        assert a.read() == b.read()
+    # and the background matters: without it (or with the streamlines unmasked) the plot differs
+    other = field_io.plot_sampled_field_png(field.values, rows, cols, (h, w), None, tmp_path / "other.png")
+    with open(full, "rb") as a, open(other, "rb") as b:
+        assert a.read() != b.read()
