@@ -44,8 +44,8 @@ class ExportFieldAlgorithm(InBetweenAlgorithm):
         import numpy as np
         from ..model.inference import iter_blocks
         from .field_io import (BlockSamples, background_indices, netcdf_spacing, plot_sample_indices,
-                               plot_sampled_field_png, sample_indices, write_field_gpkg,
-                               write_sampled_field_netcdf)
+                               plot_sampled_field_png, rows_of, sample_indices, sampled_field_arrays,
+                               write_field_gpkg, write_sampled_field_netcdf)
 
         device = P.enum_string(self, parameters, "DEVICE", context)
         runner, _header, source, times, _first = model_source_times(self, parameters, context, feedback, device)
@@ -79,7 +79,7 @@ class ExportFieldAlgorithm(InBetweenAlgorithm):
                 field.add(r, g, block, keep=np.isfinite(x0).all(axis=0))
                 background.add(r, g, x0)
         feedback.setProgress(60)
-        rows = sampled_field_rows(samples.values, samples.rows, samples.cols, grid, times)
+        rows = rows_of(sampled_field_arrays(samples.values, samples.rows, samples.cols, grid, times))
         path = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         if not path.lower().endswith(".gpkg"):
             path = path.rsplit(".", 1)[0] + ".gpkg" if "." in path.rsplit("/", 1)[-1] else path + ".gpkg"
@@ -95,25 +95,3 @@ class ExportFieldAlgorithm(InBetweenAlgorithm):
         load_field_on_completion(path, context)
         return outputs
 
-
-def sampled_field_rows(samples, rows_i, cols_i, grid, times):
-    """field_io.field_rows for a field already sampled at pixel rows ``rows_i`` × columns ``cols_i``
-    ((N, 2, len(rows_i), len(cols_i)), NaN where invalid): the same dicts, in the same order."""
-    import numpy as np
-    from .field_io import displacement_to_velocity, step_seconds, _utc
-
-    secs = step_seconds(times)
-    rr, cc = np.meshgrid(rows_i, cols_i, indexing="ij")
-    ts = [_utc(t) for t in times]
-    out = []
-    for j in range(samples.shape[0]):
-        du = samples[j, 0].astype(np.float64)
-        dv = samples[j, 1].astype(np.float64)
-        ok = np.isfinite(du) & np.isfinite(dv)
-        x, y, u, v = displacement_to_velocity(du[ok], dv[ok], cc[ok].astype(np.float64),
-                                              rr[ok].astype(np.float64), grid, secs[j])
-        speed = np.hypot(u, v)
-        direction = np.degrees(np.arctan2(u, v)) % 360.0
-        out += [dict(x=float(a), y=float(b), step=j, time=ts[j], u=float(c), v=float(d), speed=float(e),
-                     direction=float(f)) for a, b, c, d, e, f in zip(x, y, u, v, speed, direction)]
-    return out

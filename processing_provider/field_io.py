@@ -116,26 +116,34 @@ def velocity_units(grid):
 
 
 def field_arrays(fields, grid, times, spacing, valid=None):
-    """Column arrays (x, y, step, time index, u, v, speed, direction) of the sampled field."""
+    """Column arrays (x, y, step, u, v, speed, direction, and ``times``) of the field sampled every
+    ``spacing`` pixels; invalid pixels (NaN field or ``valid`` False) are skipped."""
     fields = np.asarray(fields, np.float32)
     if fields.ndim != 4 or fields.shape[1] != 2:
         raise InputError(f"Fields must be (N, 2, H, W); got shape {fields.shape}.")
     n, _, h, w = fields.shape
     if (h, w) != (grid.height, grid.width):
         raise InputError(f"Fields are {w} × {h} pixels but the grid is {grid.width} × {grid.height}.")
+    rows, cols = sample_indices(h, spacing), sample_indices(w, spacing)
+    samples = fields[:, :, rows][:, :, :, cols]
+    if valid is not None:
+        samples = np.where(np.asarray(valid, bool)[np.ix_(rows, cols)], samples, np.nan)
+    return sampled_field_arrays(samples, rows, cols, grid, times)
+
+
+def sampled_field_arrays(samples, rows, cols, grid, times):
+    """``field_arrays`` for a field already sampled at pixel ``rows`` × ``cols`` ((N, 2, len(rows),
+    len(cols)), NaN where invalid), as exportfield gathers it while the field streams."""
+    n = samples.shape[0]
     secs = step_seconds(times)
     if len(secs) < n:
         raise InputError(f"{n} field steps but only {len(times)} times.")
-    rows = sample_indices(h, spacing)
-    cols = sample_indices(w, spacing)
     rr, cc = np.meshgrid(rows, cols, indexing="ij")
     out = {k: [] for k in ("x", "y", "step", "u", "v", "speed", "direction")}
     for j in range(n):
-        du = fields[j, 0][rr, cc].astype(np.float64)
-        dv = fields[j, 1][rr, cc].astype(np.float64)
+        du = samples[j, 0].astype(np.float64)
+        dv = samples[j, 1].astype(np.float64)
         ok = np.isfinite(du) & np.isfinite(dv)
-        if valid is not None:
-            ok &= np.asarray(valid, bool)[rr, cc]
         x, y, u, v = displacement_to_velocity(du[ok], dv[ok], cc[ok].astype(np.float64),
                                               rr[ok].astype(np.float64), grid, secs[j])
         out["x"].append(x)
@@ -150,18 +158,22 @@ def field_arrays(fields, grid, times, spacing, valid=None):
     return arrays
 
 
-def field_rows(fields, grid, times, spacing, valid=None):
+def rows_of(arrays):
     """One dict per sample location per step: x, y, step, time (t_j, UTC), u, v, speed, direction.
 
     u, v: m/s along the map's x and y axes; speed m/s; direction degrees clockwise from grid north,
-    the way the motion goes (atan2(u, v)). Invalid pixels (NaN field or ``valid`` False) are skipped.
-    """
-    a = field_arrays(fields, grid, times, spacing, valid)
-    ts = a["times"]
+    the way the motion goes (atan2(u, v))."""
+    ts = arrays["times"]
+    a = arrays
     return [dict(x=float(x), y=float(y), step=int(s), time=ts[int(s)], u=float(u), v=float(v),
                  speed=float(sp), direction=float(d))
             for x, y, s, u, v, sp, d in zip(a["x"], a["y"], a["step"], a["u"], a["v"], a["speed"],
                                             a["direction"])]
+
+
+def field_rows(fields, grid, times, spacing, valid=None):
+    """``rows_of(field_arrays(...))``: the field sampled every ``spacing`` pixels as dicts."""
+    return rows_of(field_arrays(fields, grid, times, spacing, valid))
 
 
 def field_summary(rows):
