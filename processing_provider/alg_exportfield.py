@@ -43,9 +43,9 @@ class ExportFieldAlgorithm(InBetweenAlgorithm):
     def execute(self, parameters, context, feedback):
         import numpy as np
         from ..model.inference import iter_blocks
-        from .field_io import (BlockSamples, background_indices, netcdf_spacing, plot_sample_indices,
-                               plot_sampled_field_png, rows_of, sample_indices, sampled_field_arrays,
-                               write_field_gpkg, write_sampled_field_netcdf)
+        from .field_io import (BlockSamples, background_indices, check_north_up, netcdf_spacing,
+                               plot_sample_indices, plot_sampled_field_png, rows_of, sample_indices,
+                               sampled_field_arrays, write_field_gpkg, write_sampled_field_netcdf)
 
         device = P.enum_string(self, parameters, "DEVICE", context)
         runner, _header, source, times, _first = model_source_times(self, parameters, context, feedback, device)
@@ -60,6 +60,7 @@ class ExportFieldAlgorithm(InBetweenAlgorithm):
         samples = BlockSamples((n, 2), sample_indices(h, spacing), sample_indices(w, spacing))
         nc = field = background = None
         if netcdf:
+            check_north_up(grid)
             notes = []
             k = netcdf_spacing(h, w, 1, NETCDF_MAX_CELLS, notes)
             nc = BlockSamples((n, 2), sample_indices(h, k), sample_indices(w, k))

@@ -342,6 +342,15 @@ def write_field_netcdf(fields, grid, times, path, spacing=1, valid=None, max_cel
     return write_sampled_field_netcdf(sampled, rows, cols, grid, times, path)
 
 
+def check_north_up(grid):
+    """The NetCDF field has x/y coordinate axes: a rotated geotransform raises InputError (called before
+    any work by exportfield, so a run that cannot write its NetCDF stops at once)."""
+    gt = grid.effective_geotransform
+    if gt[2] != 0 or gt[4] != 0:
+        raise InputError("The grid is rotated; the NetCDF field needs a north-up grid "
+                         "(warp the rasters north-up first, e.g. gdalwarp, or leave OUTPUT_NETCDF empty).")
+
+
 def write_sampled_field_netcdf(samples, rows, cols, grid, times, path):
     """``write_field_netcdf`` for a field already sampled at pixel rows × cols of ``grid``: ``samples``
     (N, 2, len(rows), len(cols)) pixel displacements per step, NaN where invalid (e.g. gathered block
@@ -355,9 +364,8 @@ def write_sampled_field_netcdf(samples, rows, cols, grid, times, path):
             (cols.size and not 0 <= cols.min() <= cols.max() < grid.width):
         raise InputError(f"Sample rows/columns outside the {grid.width} × {grid.height} grid.")
     n = samples.shape[0]
+    check_north_up(grid)
     gt = grid.effective_geotransform
-    if gt[2] != 0 or gt[4] != 0:
-        raise InputError("The grid is rotated; the NetCDF field needs a north-up grid.")
     secs = step_seconds(times)
     rr, cc = np.meshgrid(rows, cols, indexing="ij")
     u = np.full((n, len(rows), len(cols)), np.nan, np.float32)

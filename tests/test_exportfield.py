@@ -155,3 +155,18 @@ def test_netcdf_decimated_to_max_cells(pair_model, tmp_path, monkeypatch):
     both = _shared(_gpkg_vectors(res["OUTPUT"]), nc)
     assert len(both) > 0.9 * STEPS * len(rows) * len(cols)
     np.testing.assert_allclose(both[:, 2:], both[:, :2], rtol=0, atol=1e-4)
+
+
+def test_rotated_grid_with_netcdf_stops_before_any_work(pair_model, tmp_path):
+    """A NetCDF needs x/y axes: on a rotated grid exportfield says so at once and writes nothing."""
+    from qgis.core import QgsProcessingException
+
+    a, b = _image(0, 0), _image(5, -3)
+    rotated = (500000.0, 0.0, 250.0, 7000000.0, 250.0, 0.0)   # columns go north, rows go east
+    first = write_geotiff(tmp_path / "r1.tif", a, geotransform=rotated, when="2016:09:28 14:45:00")
+    second = write_geotiff(tmp_path / "r2.tif", b, geotransform=rotated, when="2016:09:28 15:45:00")
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(QgsProcessingException, match="rotated.*north-up"):
+        _export(dict(pair_model, first=first, second=second), out, OUTPUT_NETCDF=str(out / "f.nc"))
+    assert sorted(p.name for p in out.iterdir()) == []
