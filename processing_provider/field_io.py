@@ -46,6 +46,14 @@ def _sample(fields, rows, cols):
     return fields[..., rows, :][..., cols]
 
 
+def _sample_valid(fields, rows, cols, valid=None):
+    """``_sample``, NaN where ``valid`` (H, W) is False."""
+    out = _sample(fields, rows, cols)
+    if valid is not None:
+        out = np.where(_sample(np.asarray(valid, bool), rows, cols), out, np.float32(np.nan))
+    return out
+
+
 class BlockSamples:
     """An array (*lead, H, W) that arrives block by block (``iter_blocks`` order or any other), kept only
     at pixel ``rows`` × ``cols``: ``values`` (*lead, len(rows), len(cols)), NaN until a block covers a
@@ -125,10 +133,7 @@ def field_arrays(fields, grid, times, spacing, valid=None):
     if (h, w) != (grid.height, grid.width):
         raise InputError(f"Fields are {w} × {h} pixels but the grid is {grid.width} × {grid.height}.")
     rows, cols = sample_indices(h, spacing), sample_indices(w, spacing)
-    samples = fields[:, :, rows][:, :, :, cols]
-    if valid is not None:
-        samples = np.where(np.asarray(valid, bool)[np.ix_(rows, cols)], samples, np.nan)
-    return sampled_field_arrays(samples, rows, cols, grid, times)
+    return sampled_field_arrays(_sample_valid(fields, rows, cols, valid), rows, cols, grid, times)
 
 
 def sampled_field_arrays(samples, rows, cols, grid, times):
@@ -336,10 +341,7 @@ def write_field_netcdf(fields, grid, times, path, spacing=1, valid=None, max_cel
     h, w = fields.shape[-2:]
     spacing = netcdf_spacing(h, w, spacing, max_cells, warnings)
     rows, cols = sample_indices(h, spacing), sample_indices(w, spacing)
-    sampled = _sample(fields, rows, cols)
-    if valid is not None:
-        sampled = np.where(_sample(np.asarray(valid, bool), rows, cols), sampled, np.float32(np.nan))
-    return write_sampled_field_netcdf(sampled, rows, cols, grid, times, path)
+    return write_sampled_field_netcdf(_sample_valid(fields, rows, cols, valid), rows, cols, grid, times, path)
 
 
 def check_north_up(grid):

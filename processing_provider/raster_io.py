@@ -537,14 +537,15 @@ def _move_into_place(tmp, folder, names, remove_stale, created):
         raise
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(backup, ignore_errors=True)
-    stale = [nm for nm in os.listdir(folder) if _FRAME_RE.match(nm) and nm not in set(names)] \
-        if remove_stale else []
-    for nm in names + stale:
-        for f in ([nm] if nm in stale else []) + [nm + ".aux.xml", nm[:-4] + ".qml"]:
-            try:
-                os.remove(os.path.join(folder, f))
-            except OSError:
-                pass
+    keep = set(names)
+    stale = [nm for nm in os.listdir(folder) if _FRAME_RE.match(nm) and nm not in keep] if remove_stale else []
+    doomed = [f for nm in names for f in (nm + ".aux.xml", nm[:-4] + ".qml")]
+    doomed += [f for nm in stale for f in (nm, nm + ".aux.xml", nm[:-4] + ".qml")]
+    for f in doomed:
+        try:
+            os.remove(os.path.join(folder, f))
+        except OSError:
+            pass
 
 
 # ---------------------------------------------------------------------------------------------

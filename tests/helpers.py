@@ -30,8 +30,9 @@ def shared_data(sub):
 
 
 def write_geotiff(path, data, geotransform=(500000.0, 250.0, 0.0, 7000000.0, 0.0, -250.0), epsg=3067,
-                  when=None, nodata=None, dtype=None):
-    """A real GeoTIFF from (C, H, W) or (H, W) data; when: 'YYYY:MM:DD HH:MM:SS' for TIFFTAG_DATETIME."""
+                  when=None, nodata=None, dtype=None, metadata=None):
+    """A real GeoTIFF from (C, H, W) or (H, W) data; when: 'YYYY:MM:DD HH:MM:SS' for TIFFTAG_DATETIME;
+    ``metadata``: further dataset metadata items."""
     import numpy as np
     from osgeo import gdal, osr
 
@@ -48,6 +49,8 @@ def write_geotiff(path, data, geotransform=(500000.0, 250.0, 0.0, 7000000.0, 0.0
         ds.SetProjection(srs.ExportToWkt())
     if when:
         ds.SetMetadataItem("TIFFTAG_DATETIME", when)
+    for k, v in (metadata or {}).items():
+        ds.SetMetadataItem(k, v)
     for b in range(data.shape[0]):
         band = ds.GetRasterBand(b + 1)
         if nodata is not None:
@@ -67,3 +70,23 @@ def translation_geotiffs(folder, size=96, dx=6.0, dy=-4.0, steps=4, seed=0, pixe
     first = write_geotiff(Path(folder) / "first.tif", x0, gt, when=times[0])
     second = write_geotiff(Path(folder) / "second.tif", x1, gt, when=times[1])
     return first, second, truth
+
+
+def collecting_feedback():
+    """A real QgsProcessingFeedback that also keeps the warnings and infos it was given."""
+    from qgis.core import QgsProcessingFeedback
+
+    class Collect(QgsProcessingFeedback):
+        def __init__(self):
+            super().__init__()
+            self.warnings, self.infos = [], []
+
+        def pushWarning(self, text):  # noqa: N802
+            self.warnings.append(text)
+            super().pushWarning(text)
+
+        def pushInfo(self, text):  # noqa: N802
+            self.infos.append(text)
+            super().pushInfo(text)
+
+    return Collect()

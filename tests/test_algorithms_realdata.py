@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from helpers import shared_data, translation_geotiffs, write_geotiff
+from helpers import collecting_feedback, shared_data, translation_geotiffs, write_geotiff
 
 
 def run(alg, params, feedback=None):
@@ -12,31 +12,13 @@ def run(alg, params, feedback=None):
     return processing.run(f"inbetween:{alg}", params, feedback=feedback)
 
 
-class Collect:
-    """A real QgsProcessingFeedback that keeps the warnings it was given."""
-
-    def __new__(cls):
-        from qgis.core import QgsProcessingFeedback
-
-        class _Feedback(QgsProcessingFeedback):
-            def __init__(self):
-                super().__init__()
-                self.warnings = []
-
-            def pushWarning(self, text):  # noqa: N802
-                self.warnings.append(text)
-                super().pushWarning(text)
-
-        return _Feedback()
-
-
 @pytest.mark.realdata
 def test_sea_ice_pngs_work_in_pixel_units(provider, tmp_path):
     folder = shared_data("sentinel1-sea-ice-2020-03")
     first = str(folder / "Sentinel1_HH_Sigma0_2020-03-19T16_01Z.png")
     second = str(folder / "Sentinel1_HH_Sigma0_2020-03-20T15_54Z.png")
     model = str(tmp_path / "ice.inbetween")
-    feedback = Collect()
+    feedback = collecting_feedback()
     run("train", dict(FIRST=first, SECOND=second, STEPS=2, ITERATIONS=3, PATCH_SIZE=64, BATCH_SIZE=1,
                       OUTPUT_MODEL=model), feedback=feedback)
     assert any("pixel" in w for w in feedback.warnings), feedback.warnings  # velocities in px/s, said so
@@ -67,7 +49,7 @@ def test_nodata_is_masked_and_restored_and_other_grid_is_warped(provider, tmp_pa
     gt[0] += 125.0
     shifted = write_geotiff(tmp_path / "shifted.tif", gdal.Open(second).ReadAsArray(), tuple(gt),
                             when="2016:09:28 15:45:00")
-    feedback = Collect()
+    feedback = collecting_feedback()
     model = str(tmp_path / "m.inbetween")
     run("train", dict(FIRST=holey, SECOND=shifted, STEPS=2, ITERATIONS=3, PATCH_SIZE=48, BATCH_SIZE=1,
                       OUTPUT_MODEL=model), feedback=feedback)

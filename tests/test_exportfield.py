@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from osgeo import gdal, ogr
 
-from helpers import write_geotiff
+from helpers import collecting_feedback, write_geotiff
 
 torch = pytest.importorskip("torch")
 
@@ -49,19 +49,9 @@ def pair_model(provider, tmp_path_factory):
 
 
 def _export(pm, out, **extra):
-    from qgis.core import QgsProcessingFeedback
     from test_algorithms import run
 
-    class Notes(QgsProcessingFeedback):
-        def __init__(self):
-            super().__init__()
-            self.infos = []
-
-        def pushInfo(self, info):  # noqa: N802
-            self.infos.append(info)
-            super().pushInfo(info)
-
-    feedback = Notes()
+    feedback = collecting_feedback()
     res = run("exportfield", dict(MODEL=pm["model"], FIRST=pm["first"], SECOND=pm["second"], SPACING=SPACING,
                                   DEVICE="cpu", OUTPUT=str(out / "f.gpkg"), **extra), feedback)
     return res, feedback.infos

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import SHARED_DATA as DATA
+from helpers import SHARED_DATA as DATA, write_geotiff
 
 from osgeo import gdal, osr
 
@@ -25,24 +25,7 @@ def wkt(epsg):
 
 def make_tif(path, arr, gt=(500000.0, 250.0, 0.0, 7000000.0, 0.0, -250.0), epsg=UTM, nodata=None,
              dtype=gdal.GDT_Float32, metadata=None):
-    arr = np.asarray(arr)
-    if arr.ndim == 2:
-        arr = arr[None]
-    c, h, w = arr.shape
-    ds = gdal.GetDriverByName("GTiff").Create(str(path), w, h, c, dtype)
-    if gt is not None:
-        ds.SetGeoTransform(gt)
-    if epsg:
-        ds.SetProjection(wkt(epsg))
-    for k, v in (metadata or {}).items():
-        ds.SetMetadataItem(k, v)
-    for i in range(c):
-        b = ds.GetRasterBand(i + 1)
-        if nodata is not None:
-            b.SetNoDataValue(nodata)
-        b.WriteArray(arr[i])
-    ds = None
-    return str(path)
+    return write_geotiff(path, arr, gt, epsg or None, nodata=nodata, dtype=dtype, metadata=metadata)
 
 
 def blob(h=40, w=48, shift=0.0):
