@@ -189,7 +189,7 @@ def test_cancel_stops_training_and_writes_no_model(trained, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- modeler
-MODEL3 = __import__("helpers").ROOT / "tests" / "inbetween_pipeline.model3"
+MODEL3 = __import__("helpers").ROOT / "processing_provider" / "pipeline.model3"
 
 
 def _model3_params(trained, out):
