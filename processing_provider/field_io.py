@@ -437,8 +437,10 @@ def write_sampled_field_netcdf(samples, rows, cols, grid, times, path):
             _attr_str(crs, "crs_wkt", srs.ExportToWkt())
             for k, val in _cf_grid_mapping(srs).items():
                 _attr_str(crs, k, val) if isinstance(val, str) else _attr_num(crs, k, val)
-        for name, arr, long_name in (("u", u, "x-component of velocity"),
-                                     ("v", v, "y-component of velocity")):
+        # MDAL names the mesh's vector group after what follows "x-component of": the unit shows in its legend
+        shown = {"m s-1": "m/s", "pixel s-1": "pixels/s"}.get(units, units)
+        for name, arr, long_name in (("u", u, f"x-component of velocity ({shown})"),
+                                     ("v", v, f"y-component of velocity ({shown})")):
             var = rg.CreateMDArray(name, [dt_, dy, dx], f32, ["COMPRESS=DEFLATE", "ZLEVEL=4"])
             var.SetNoDataValueDouble(float("nan"))
             var.Write(np.ascontiguousarray(arr))
