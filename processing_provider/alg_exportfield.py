@@ -105,7 +105,7 @@ class ExportFieldAlgorithm(InBetweenAlgorithm):
             outputs["OUTPUT_NETCDF"] = write_sampled_field_netcdf(nc.values, nc.rows, nc.cols, grid, times, netcdf)
         if plot:
             outputs["OUTPUT_PLOT"] = plot_sampled_field_png(field.values, field.rows, field.cols, (h, w),
-                                                            background.values, plot)
+                                                            background.values, plot, times=times, grid=grid)
         if not field_written(path, times, context):
             feedback.pushWarning(f"Could not save the arrow style into {path}; QGIS will draw plain points.")
         return outputs
