@@ -255,7 +255,11 @@ def move_to_group(layer, project, group_name=FRAMES_GROUP):
     root = project.layerTreeRoot()
     node = root.findLayer(layer.id())
     if node is not None and node.parent() is group:
-        node.setExpanded(False)
+        # the desktop adds a new layer above the current one, which may be the previous frame: move it last
+        if group.children()[-1] is not node:
+            group.addChildNode(node.clone())
+            group.removeChildNode(node)
+        group.children()[-1].setExpanded(False)
         return group
     if project.mapLayer(layer.id()) is None:
         project.addMapLayer(layer, False)
