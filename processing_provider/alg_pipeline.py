@@ -8,6 +8,14 @@ from qgis.PyQt.QtGui import QIcon
 from .base import GROUPS, ICON, README_URL
 
 MODEL_FILE = Path(__file__).with_name("pipeline.model3")
+# QGIS 3.22 does not read parameter help back from a .model3: the inputs' help is given here
+PARAMETER_HELP = {
+    "first": "The earlier image (time t0); its time is read from its metadata.",
+    "second": "The later image (time t1) of the same place.",
+    "steps": "How many equal steps lead from the first to the second image: 10 gives 9 frames in between.",
+    "iterations": "Training iterations; empty: as the fast preset says.",
+    "spacing": "Distance between arrows in pixels of the first image.",
+}
 
 
 class PipelineAlgorithm(QgsProcessingModelAlgorithm):
@@ -18,6 +26,10 @@ class PipelineAlgorithm(QgsProcessingModelAlgorithm):
         super().__init__()
         if not self.fromFile(str(MODEL_FILE)):
             raise RuntimeError(f"Cannot read the shipped model {MODEL_FILE}")
+        for name, text in PARAMETER_HELP.items():
+            definition = self.parameterDefinition(name)
+            if definition is not None:
+                definition.setHelp(text)
 
     def displayName(self):  # noqa: N802
         return "All steps: train, generate frames, export field"

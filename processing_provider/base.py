@@ -52,7 +52,7 @@ class Progress:
         self.feedback, self.what, self.start, self.span = feedback, what, start, span
         self.t0 = time.time()
 
-    def __call__(self, done, total, detail=""):
+    def __call__(self, done, total):
         fraction = done / max(total, 1)
         self.feedback.setProgress(self.start + self.span * fraction)
         return fraction
@@ -101,7 +101,7 @@ class InBetweenAlgorithm(QgsProcessingAlgorithm):
     def addParameter(self, parameter, createOutput=True):  # noqa: N802,N803 (QGIS's names)
         """Every parameter gets its help and, where listed, the Advanced flag, in one place."""
         name = parameter.name()
-        if name in self.PARAMETER_HELP and hasattr(parameter, "setHelp"):
+        if name in self.PARAMETER_HELP:
             parameter.setHelp(self.PARAMETER_HELP[name])
         if name in self.ADVANCED:
             parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
