@@ -5,27 +5,41 @@ from qgis.core import (QgsProcessingOutputMultipleLayers, QgsProcessingParameter
 from .base import InBetweenAlgorithm
 from . import params as P
 from .inputs import model_packages, model_source_times
-from .loading import load_frames_on_completion
+from .loading import frames_written
 
 
 class GenerateFramesAlgorithm(InBetweenAlgorithm):
     NAME = "generateframes"
-    DISPLAY = "Generate intermediate frames"
-    HELP = ("Runs a trained model on FIRST and SECOND and writes one GeoTIFF per time t0 + jΔt, j = 0..N "
-            "(frame_000.tif …), with FIRST's grid, CRS, nodata and data type and the time in TIFFTAG_DATETIME. "
-            "In QGIS the frames load as a group of temporal layers that the Temporal Controller plays. "
-            "Optionally writes a .qgz project with the group set up and an animated GIF. "
-            "Whole scenes are streamed: the pair is read window by window, the model runs tile by tile and "
-            "each finished block goes straight into every frame file, so memory does not grow with the raster. "
-            "MODEL may be a .onnx export (Export model to ONNX): it then runs with onnxruntime alone.")
+    DISPLAY = "Step 2: Generate intermediate frames"
+    GROUP = "workflow"
+    HELP_ANCHOR = "in-the-qgis-desktop"
+    HELP = ("<p>Uses a model from step 1 to make the images between the first and the second image: one GeoTIFF "
+            "per step (frame_000.tif is the first image's time, the last frame the second image's), on the first "
+            "image's grid, each with its time.</p><p>In QGIS the frames load as the group \"In-between frames\", "
+            "coloured alike (a radar reflectivity scale for dBZ data), and the Temporal Controller is set to step "
+            "from frame to frame: press Play. A style file (.qml) beside each frame keeps the colours when the "
+            "files are opened later.</p><p>Leave the two images empty to use the pair the model was trained on. "
+            "Optionally writes a QGIS project with everything set up and an animated GIF. Large images are "
+            "processed piece by piece, so memory does not grow with their size. The model may also be its "
+            ".onnx export (Export model to ONNX), which runs without PyTorch.</p>")
+    PARAMETER_HELP = dict(P.PAIR_FROM_MODEL_HELP, **{
+        "MODEL": "The model file written by step 1 (Train in-between model), or its .onnx export.",
+        "START_TIME": "Time of the first frame; empty: the time the model was trained with.",
+        "END_TIME": "Time of the last frame; empty: the time the model was trained with.",
+        "DEVICE": "auto uses the graphics card (CUDA) when there is one, else the CPU.",
+        "OUTPUT_FOLDER": "Folder for frame_000.tif, frame_001.tif, ... (and their .qml styles).",
+        "OUTPUT_PROJECT": "A .qgz that opens with the frames ready to play (useful after qgis_process).",
+        "OUTPUT_ANIMATION": "The frames as an animated GIF.",
+    })
+    ADVANCED = ("START_TIME", "END_TIME", "DEVICE")
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(P.model_parameter())
-        P.add_parameters(self, P.pair_parameters() + P.time_parameters("(empty: from the model)"))
+        P.add_parameters(self, P.pair_parameters(from_model=True) + P.time_parameters("(empty: from the model)"))
         self.addParameter(P.device_parameter())
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT_FOLDER", "Output folder"))
         self.addParameter(QgsProcessingParameterFileDestination(
-            "OUTPUT_PROJECT", "QGIS project with the frames (for qgis_process users)", "QGIS project (*.qgz)",
+            "OUTPUT_PROJECT", "QGIS project with the frames", "QGIS project (*.qgz)",
             optional=True, createByDefault=False))
         self.addParameter(QgsProcessingParameterFileDestination(
             "OUTPUT_ANIMATION", "Animation", "Animated GIF (*.gif)", optional=True, createByDefault=False))
@@ -62,7 +76,7 @@ class GenerateFramesAlgorithm(InBetweenAlgorithm):
             from .animation import write_gif
 
             outputs["OUTPUT_ANIMATION"] = write_gif(frames_preview(paths), times, animation)
-        load_frames_on_completion(paths, times, context)
+        frames_written(paths, times, context)
         return outputs
 
 

@@ -4,7 +4,7 @@ from qgis.core import (QgsProcessingOutputMultipleLayers, QgsProcessingParameter
 
 from .base import InBetweenAlgorithm
 from . import params as P
-from .loading import load_frames_on_completion
+from .loading import frames_written
 
 METHODS = ["linear", "opticalflow", "ot", "imageadvection", "latent"]
 
@@ -50,7 +50,7 @@ class InterpolateAlgorithm(InBetweenAlgorithm):
         times = frame_times(t0, t1, steps)
         folder = self.parameterAsString(parameters, "OUTPUT_FOLDER", context)
         paths = write_frames(frames, pair.grid, times, folder, first_path=first)
-        load_frames_on_completion(paths, times, context)
+        frames_written(paths, times, context)
         return {"OUTPUT_FOLDER": folder, "OUTPUT_LAYERS": paths}
 
     @staticmethod

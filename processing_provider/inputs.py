@@ -57,12 +57,13 @@ def model_source_times(alg, parameters, context, feedback, device):
     runner, header = load_runner(model_path, device)
     if is_onnx(model_path):
         feedback.pushInfo(f"ONNX model, onnxruntime providers: {', '.join(runner.providers)}")
-    first = P.layer_path(alg, parameters, "FIRST", context)
-    second = P.layer_path(alg, parameters, "SECOND", context)
+    extra = header.get("extra", {})
+    recorded = list(extra.get("sources") or [None, None])  # FIRST/SECOND left empty: the training pair
+    first = P.layer_path(alg, parameters, "FIRST", context, recorded[0])
+    second = P.layer_path(alg, parameters, "SECOND", context, recorded[1])
     source = open_pair_windows(first, second)
     for warning in source.warnings:
         feedback.pushWarning(warning)
-    extra = header.get("extra", {})
     bands = header.get("bands")
     if bands is not None and bands != source.bands:
         raise InputError(f"The model was trained on {bands} band(s) but FIRST has {source.bands}.")

@@ -10,9 +10,22 @@ MODEL_EXTENSION = "inbetween"
 MODEL_INPUT_FILTER = "In-between model (*.inbetween *.onnx)"
 
 
-def pair_parameters():
+def pair_parameters(from_model=False):
+    """FIRST and SECOND; ``from_model``: optional, the model file's recorded sources when left empty."""
+    if from_model:
+        return [QgsProcessingParameterRasterLayer("FIRST", "First image (t0) [empty: the one the model was "
+                                                  "trained on]", optional=True),
+                QgsProcessingParameterRasterLayer("SECOND", "Second image (t1) [empty: the one the model was "
+                                                  "trained on]", optional=True)]
     return [QgsProcessingParameterRasterLayer("FIRST", "First image (t0)"),
             QgsProcessingParameterRasterLayer("SECOND", "Second image (t1)")]
+
+
+PAIR_FROM_MODEL_HELP = {
+    "FIRST": "The earlier image. Leave empty to use the first image the model was trained on; choose another "
+             "image of the same kind to apply the learned motion to it.",
+    "SECOND": "The later image. Leave empty to use the second image the model was trained on.",
+}
 
 
 def time_parameters(help_suffix):
@@ -31,12 +44,20 @@ def device_parameter():
                                       usesStaticStrings=True)
 
 
-def layer_path(alg, parameters, name, context):
-    """The file path of a raster layer parameter."""
+def layer_path(alg, parameters, name, context, recorded=None):
+    """The file path of a raster layer parameter; when it is left empty, ``recorded`` (the path a model
+    file recorded for it), if given."""
+    from qgis.core import QgsProcessingException
+
+    if parameters.get(name) in (None, "") and recorded:
+        import os
+
+        if not os.path.exists(recorded):
+            raise QgsProcessingException(f"{name} is empty and the image the model was trained on, {recorded}, "
+                                         f"no longer exists: choose {name}.")
+        return recorded
     layer = alg.parameterAsRasterLayer(parameters, name, context)
     if layer is None:
-        from qgis.core import QgsProcessingException
-
         raise QgsProcessingException(f"{name}: no raster layer given or it cannot be read")
     return layer.source()
 
