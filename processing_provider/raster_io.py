@@ -502,11 +502,23 @@ def write_frames(frames, grid, times, folder, first_path=None, overwrite=True, p
             write_geotiff(os.path.join(tmp, names[j]), arr, grid, gtype, nodata, md)
             if progress is not None:
                 progress(j + 1, n)
-    except BaseException:
+    except BaseException as e:
         _discard(tmp, folder, created)
+        if isinstance(e, (OSError, RuntimeError)):
+            raise _write_error(folder, e) from e
         raise
-    _move_into_place(tmp, folder, names, created)
+    try:
+        _move_into_place(tmp, folder, names, created)
+    except (OSError, RuntimeError) as e:
+        raise _write_error(folder, e) from e
     return [os.path.join(folder, nm) for nm in names]
+
+
+def _write_error(folder, error):
+    """One sentence for a failed frame write (the partial files are removed by the caller)."""
+    text = error.strerror if isinstance(error, OSError) and error.strerror else \
+        (str(error).strip().splitlines() or [type(error).__name__])[-1]
+    return InputError(f"Could not write the frames in {folder}: {text}; no partial frame was left.")
 
 
 # Temporary folders inside an output folder carry the writing process's id, so that a later run can tell
@@ -930,7 +942,10 @@ class FrameWriter:
                     s[2] += (v * v).sum()
                     s[3] = min(s[3], v.min())
                     s[4] = max(s[4], v.max())
-                ds.GetRasterBand(i + 1).WriteArray(vals, xoff=int(col), yoff=int(row))
+                try:
+                    ds.GetRasterBand(i + 1).WriteArray(vals, xoff=int(col), yoff=int(row))
+                except RuntimeError as e:
+                    raise _write_error(self.folder, e) from e
 
     def _close(self):
         for j, ds in enumerate(self.datasets):
@@ -954,8 +969,13 @@ class FrameWriter:
         """Close the files and move them into place; returns the paths in order."""
         try:
             self._close()
-        except BaseException:
+        except BaseException as e:
             self.abort()
+            if isinstance(e, (OSError, RuntimeError)):
+                raise _write_error(self.folder, e) from e
             raise
-        _move_into_place(self.tmp, self.folder, self.names, self.created)
+        try:
+            _move_into_place(self.tmp, self.folder, self.names, self.created)
+        except (OSError, RuntimeError) as e:
+            raise _write_error(self.folder, e) from e
         return [os.path.join(self.folder, nm) for nm in self.names]
