@@ -962,7 +962,15 @@ class FrameWriter:
         self.datasets = []
 
     def abort(self):
-        self.datasets = []
+        # closing flushes what is cached; after a failed write that fails again: let it fail quietly (the
+        # files are removed next), instead of GDAL's "Exception ignored" noise
+        gdal.DontUseExceptions()
+        gdal.PushErrorHandler("CPLQuietErrorHandler")
+        try:
+            self.datasets = []
+        finally:
+            gdal.PopErrorHandler()
+            gdal.UseExceptions()
         _discard(self.tmp, self.folder, self.created)
 
     def commit(self):
