@@ -962,15 +962,15 @@ class FrameWriter:
         self.datasets = []
 
     def abort(self):
-        # closing flushes what is cached; after a failed write that fails again: let it fail quietly (the
-        # files are removed next), instead of GDAL's "Exception ignored" noise
-        gdal.DontUseExceptions()
-        gdal.PushErrorHandler("CPLQuietErrorHandler")
+        # closing flushes what is cached; after a failed write that fails again, in a destructor: keep its
+        # "Exception ignored" report off the user's screen (the files are removed next)
+        import sys
+
+        hook, sys.unraisablehook = sys.unraisablehook, lambda _report: None
         try:
             self.datasets = []
         finally:
-            gdal.PopErrorHandler()
-            gdal.UseExceptions()
+            sys.unraisablehook = hook
         _discard(self.tmp, self.folder, self.created)
 
     def commit(self):
