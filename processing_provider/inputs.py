@@ -87,7 +87,10 @@ def model_source_times(alg, parameters, context, feedback, device):
     runner, header = load_runner(model_path, device)
     if is_onnx(model_path):
         feedback.pushInfo(f"ONNX model, onnxruntime providers: {', '.join(runner.providers)}")
-    if "checksum" not in header:
+    if is_onnx(model_path) and not runner.verified:
+        feedback.pushWarning("MODEL (ONNX) could not be checked for damage: it has no checksum (an older export) or "
+                             "the onnx package is missing (pip install onnx).")
+    elif "checksum" not in header:
         feedback.pushWarning("MODEL was written by an older version without a checksum, so damage to it cannot "
                              "be detected; train it again to get one.")
     first, second = pair_paths(alg, parameters, context)
