@@ -39,7 +39,9 @@ class ExportFieldAlgorithm(InBetweenAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(P.model_parameter())
-        P.add_parameters(self, P.pair_parameters(from_model=True) + P.time_parameters("(empty: from the model)"))
+        P.add_parameters(self, P.pair_parameters(from_model=True)
+                         + P.time_parameters("(empty: from the pair's metadata, else the model)"))
+        self.addParameter(P.band_parameter())
         self.addParameter(QgsProcessingParameterNumber("SPACING", "Pixels between arrows", defaultValue=16,
                                                        type=QgsProcessingParameterNumber.Integer, minValue=1))
         self.addParameter(P.device_parameter())
@@ -60,15 +62,30 @@ class ExportFieldAlgorithm(InBetweenAlgorithm):
                                plot_sample_indices, plot_sampled_field_png, rows_of, sample_indices,
                                sampled_field_arrays, write_field_gpkg, write_sampled_field_netcdf)
 
+        from .inputs import pair_paths
+        from .outputs import check_file, writing
+        from .raster_io import InputError
+
         device = P.enum_string(self, parameters, "DEVICE", context)
+        path = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
+        if not path.lower().endswith(".gpkg"):
+            path = path.rsplit(".", 1)[0] + ".gpkg" if "." in path.rsplit("/", 1)[-1] else path + ".gpkg"
+            feedback.pushWarning(f"The field is written as a GeoPackage: {path}")
+        netcdf = self.parameterAsFileOutput(parameters, "OUTPUT_NETCDF", context)
+        plot = self.parameterAsFileOutput(parameters, "OUTPUT_PLOT", context)
+        inputs = pair_paths(self, parameters, context)
+        check_file(path, "OUTPUT", feedback, protect=inputs)
+        check_file(netcdf, "OUTPUT_NETCDF", feedback, protect=inputs, extensions=(".nc",))
+        check_file(plot, "OUTPUT_PLOT", feedback, protect=inputs, extensions=(".png",))
         runner, _header, source, times, _first = model_source_times(self, parameters, context, feedback, device)
         grid = source.grid
         if not grid.georeferenced:
             feedback.pushWarning("The rasters have no georeference: u, v and speed are in pixels per second.")
         spacing = self.parameterAsInt(parameters, "SPACING", context)
-        netcdf = self.parameterAsFileOutput(parameters, "OUTPUT_NETCDF", context)
-        plot = self.parameterAsFileOutput(parameters, "OUTPUT_PLOT", context)
         n, h, w = runner.steps, grid.height, grid.width
+        if spacing // 2 >= min(h, w):
+            raise InputError(f"SPACING ({spacing} px) leaves no sample on FIRST ({w} × {h} px); use at most "
+                             f"{2 * min(h, w) - 1}, e.g. {max(1, min(h, w) // 4)}.")
         # Every output keeps only its samples of the streamed field (and of FIRST, for the plot).
         samples = BlockSamples((n, 2), sample_indices(h, spacing), sample_indices(w, spacing))
         nc = field = background = None
@@ -94,18 +111,21 @@ class ExportFieldAlgorithm(InBetweenAlgorithm):
                 background.add(r, g, x0)
         feedback.setProgress(60)
         rows = rows_of(sampled_field_arrays(samples.values, samples.rows, samples.cols, grid, times))
-        path = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
-        if not path.lower().endswith(".gpkg"):
-            path = path.rsplit(".", 1)[0] + ".gpkg" if "." in path.rsplit("/", 1)[-1] else path + ".gpkg"
-            feedback.pushWarning(f"The field is written as a GeoPackage: {path}")
-        write_field_gpkg(rows, grid, path)
+        with writing("OUTPUT", path):
+            write_field_gpkg(rows, grid, path)
         feedback.pushInfo(f"Wrote {len(rows)} vectors over {n} steps to {path}")
+        if not rows:
+            feedback.pushWarning("No vector was written: FIRST or SECOND is nodata at every sample location; "
+                                 "use a smaller SPACING.")
         outputs = {"OUTPUT": path}
         if netcdf:
-            outputs["OUTPUT_NETCDF"] = write_sampled_field_netcdf(nc.values, nc.rows, nc.cols, grid, times, netcdf)
+            with writing("OUTPUT_NETCDF", netcdf):
+                outputs["OUTPUT_NETCDF"] = write_sampled_field_netcdf(nc.values, nc.rows, nc.cols, grid, times,
+                                                                      netcdf)
         if plot:
-            outputs["OUTPUT_PLOT"] = plot_sampled_field_png(field.values, field.rows, field.cols, (h, w),
-                                                            background.values, plot, times=times, grid=grid)
+            with writing("OUTPUT_PLOT", plot):
+                outputs["OUTPUT_PLOT"] = plot_sampled_field_png(field.values, field.rows, field.cols, (h, w),
+                                                                background.values, plot, times=times, grid=grid)
         if not field_written(path, times, context):
             feedback.pushWarning(f"Could not save the arrow style into {path}; QGIS will draw plain points.")
         return outputs

@@ -35,7 +35,9 @@ class GenerateFramesAlgorithm(InBetweenAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(P.model_parameter())
-        P.add_parameters(self, P.pair_parameters(from_model=True) + P.time_parameters("(empty: from the model)"))
+        P.add_parameters(self, P.pair_parameters(from_model=True)
+                         + P.time_parameters("(empty: from the pair's metadata, else the model)"))
+        self.addParameter(P.band_parameter())
         self.addParameter(P.device_parameter())
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT_FOLDER", "Output folder"))
         self.addParameter(QgsProcessingParameterFileDestination(
@@ -51,12 +53,21 @@ class GenerateFramesAlgorithm(InBetweenAlgorithm):
     def execute(self, parameters, context, feedback):
         from ..model.inference import iter_blocks
         from ..model.training import TrainingCanceled
-        from .raster_io import FrameWriter
+        from .inputs import pair_paths
+        from .outputs import check_file, writing
+        from .raster_io import FrameWriter, plan_frame_folder
 
         device = P.enum_string(self, parameters, "DEVICE", context)
-        runner, _header, source, times, first = model_source_times(self, parameters, context, feedback, device)
         folder = self.parameterAsString(parameters, "OUTPUT_FOLDER", context)
-        with FrameWriter(folder, source.grid, times, len(times), first_path=first) as writer:
+        project = self.parameterAsFileOutput(parameters, "OUTPUT_PROJECT", context)
+        animation = self.parameterAsFileOutput(parameters, "OUTPUT_ANIMATION", context)
+        inputs = pair_paths(self, parameters, context)
+        check_file(project, "OUTPUT_PROJECT", feedback, protect=inputs)
+        check_file(animation, "OUTPUT_ANIMATION", feedback, protect=inputs, extensions=(".gif",))
+        runner, _header, source, times, first = model_source_times(self, parameters, context, feedback, device)
+        for note in plan_frame_folder(folder, len(times), protect=inputs).notes:  # before any inference
+            feedback.pushInfo(note)
+        with FrameWriter(folder, source.grid, times, len(times), first_path=first, protect=inputs) as writer:
             for row, col, block in iter_blocks(runner, source, "frames",
                                                progress=P.progress_callback(feedback, 0, 95),
                                                is_canceled=feedback.isCanceled):
@@ -66,16 +77,16 @@ class GenerateFramesAlgorithm(InBetweenAlgorithm):
             paths = writer.commit()
         feedback.pushInfo(f"Wrote {len(paths)} frames to {folder}")
         outputs = {"OUTPUT_FOLDER": folder, "OUTPUT_LAYERS": paths}
-        project = self.parameterAsFileOutput(parameters, "OUTPUT_PROJECT", context)
         if project:
             from ..plugin.layers import write_project
 
-            outputs["OUTPUT_PROJECT"] = write_project(project, paths, times)
-        animation = self.parameterAsFileOutput(parameters, "OUTPUT_ANIMATION", context)
+            with writing("OUTPUT_PROJECT", project):
+                outputs["OUTPUT_PROJECT"] = write_project(project, paths, times)
         if animation:
             from .animation import write_gif
 
-            outputs["OUTPUT_ANIMATION"] = write_gif(frames_preview(paths), times, animation)
+            with writing("OUTPUT_ANIMATION", animation):
+                outputs["OUTPUT_ANIMATION"] = write_gif(frames_preview(paths), times, animation)
         frames_written(paths, times, context)
         return outputs
 

@@ -51,6 +51,7 @@ class TrainAlgorithm(InBetweenAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802
         P.add_parameters(self, P.pair_parameters() + P.time_parameters("(empty: from the image)"))
+        self.addParameter(P.band_parameter())
         self.addParameter(QgsProcessingParameterNumber("STEPS", "Number of steps from the first to the second "
                                                        "image (frames in between + 1)",
                                                        type=QgsProcessingParameterNumber.Integer,
@@ -76,8 +77,18 @@ class TrainAlgorithm(InBetweenAlgorithm):
         from ..model.presets import make_config
         from ..model.training import TrainingCanceled, train_pair
         from .loss_plot import plot_loss
-        from .inputs import pair_and_times
+        from .inputs import pair_and_times, pair_paths
+        from .outputs import check_file, writing
 
+        # every destination is checked before the pair is read or a single iteration is run
+        path = self.parameterAsFileOutput(parameters, "OUTPUT_MODEL", context)
+        plot = self.parameterAsFileOutput(parameters, "OUTPUT_LOSS_PLOT", context)
+        inputs = pair_paths(self, parameters, context)
+        check_file(path, "OUTPUT_MODEL", feedback, protect=inputs)
+        check_file(plot, "OUTPUT_LOSS_PLOT", feedback, protect=inputs, extensions=(".png",))
+        if not path.lower().endswith("." + P.MODEL_EXTENSION):
+            feedback.pushInfo(f"OUTPUT_MODEL: {os.path.basename(path)} does not end in .{P.MODEL_EXTENSION}; "
+                              f"the model is recognised by its content, so it still opens as MODEL.")
         pair, t0, t1, first, second = pair_and_times(self, parameters, context, feedback)
         overrides = {name.lower(): self.parameterAsInt(parameters, name, context)
                      for name in OVERRIDES if parameters.get(name) not in (None, "")}
@@ -111,15 +122,14 @@ class TrainAlgorithm(InBetweenAlgorithm):
         except TrainingCanceled:
             raise QgsProcessingException("Training was canceled; no model file was written.")
 
-        path = self.parameterAsFileOutput(parameters, "OUTPUT_MODEL", context)
         header = {"times": [t0.isoformat(), t1.isoformat()], "crs_wkt": pair.grid.crs_wkt,
                   "geotransform": list(pair.grid.geotransform) if pair.grid.geotransform else None,
                   "width": pair.grid.width, "height": pair.grid.height, "band_count": int(pair.x0.shape[0]),
-                  "band_names": list(pair.grid.band_names), "georeferenced": pair.grid.georeferenced,
-                  "sources": [first, second]}
+                  "band_names": list(pair.grid.band_names), "band_indices": list(pair.grid.band_indices),
+                  "georeferenced": pair.grid.georeferenced, "sources": [first, second]}
         save_model(path, result, header)  # written to a temporary name, moved into place when complete
         outputs = {"OUTPUT_MODEL": path}
-        plot = self.parameterAsFileOutput(parameters, "OUTPUT_LOSS_PLOT", context)
         if plot:
-            outputs["OUTPUT_LOSS_PLOT"] = plot_loss(result.history, plot, title=os.path.basename(path))
+            with writing("OUTPUT_LOSS_PLOT", plot):
+                outputs["OUTPUT_LOSS_PLOT"] = plot_loss(result.history, plot, title=os.path.basename(path))
         return outputs

@@ -272,6 +272,8 @@ def test_styles_inside_the_files(tmp_path, qgis_app):
     r = QgsRasterLayer(paths[2], "f", "gdal")  # default style picked up from frame_002.qml
     ce = r.renderer().contrastEnhancement()
     assert (ce.minimumValue(), ce.maximumValue()) == (20.0, 20 + 47 + 10 * N)
-    # rewriting the frames drops the now stale styles
+    # rewriting frames drops their now stale styles; the frames not rewritten keep theirs
     raster_io.write_frames(np.zeros((2, 1, 40, 48), np.float32), grid, times[:2], os.path.dirname(paths[0]))
-    assert sorted(os.listdir(os.path.dirname(paths[0]))) == ["frame_000.tif", "frame_001.tif"]
+    left = sorted(os.listdir(os.path.dirname(paths[0])))
+    assert "frame_000.qml" not in left and "frame_001.qml" not in left and "frame_002.qml" in left
+    assert [os.path.basename(p) for p in paths] == [f for f in left if f.endswith(".tif")]
