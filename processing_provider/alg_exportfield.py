@@ -62,7 +62,7 @@ class ExportFieldAlgorithm(InBetweenAlgorithm):
                                plot_sample_indices, plot_sampled_field_png, rows_of, sample_indices,
                                sampled_field_arrays, write_field_gpkg, write_sampled_field_netcdf)
 
-        from .inputs import pair_paths
+        from .inputs import pair_paths, recorded_sources
         from .outputs import check_file, writing
         from .raster_io import InputError
 
@@ -73,7 +73,7 @@ class ExportFieldAlgorithm(InBetweenAlgorithm):
             feedback.pushWarning(f"The field is written as a GeoPackage: {path}")
         netcdf = self.parameterAsFileOutput(parameters, "OUTPUT_NETCDF", context)
         plot = self.parameterAsFileOutput(parameters, "OUTPUT_PLOT", context)
-        inputs = pair_paths(self, parameters, context)
+        inputs = pair_paths(self, parameters, context, recorded_sources(self, parameters, context))
         check_file(path, "OUTPUT", feedback, protect=inputs)
         check_file(netcdf, "OUTPUT_NETCDF", feedback, protect=inputs, extensions=(".nc",))
         check_file(plot, "OUTPUT_PLOT", feedback, protect=inputs, extensions=(".png",))

@@ -53,7 +53,7 @@ class GenerateFramesAlgorithm(InBetweenAlgorithm):
     def execute(self, parameters, context, feedback):
         from ..model.inference import iter_blocks
         from ..model.training import TrainingCanceled
-        from .inputs import pair_paths
+        from .inputs import pair_paths, recorded_sources
         from .outputs import check_file, writing
         from .raster_io import FrameWriter, plan_frame_folder
 
@@ -61,7 +61,7 @@ class GenerateFramesAlgorithm(InBetweenAlgorithm):
         folder = self.parameterAsString(parameters, "OUTPUT_FOLDER", context)
         project = self.parameterAsFileOutput(parameters, "OUTPUT_PROJECT", context)
         animation = self.parameterAsFileOutput(parameters, "OUTPUT_ANIMATION", context)
-        inputs = pair_paths(self, parameters, context)
+        inputs = pair_paths(self, parameters, context, recorded_sources(self, parameters, context))
         check_file(project, "OUTPUT_PROJECT", feedback, protect=inputs)
         check_file(animation, "OUTPUT_ANIMATION", feedback, protect=inputs, extensions=(".gif",))
         runner, _header, source, times, first = model_source_times(self, parameters, context, feedback, device)

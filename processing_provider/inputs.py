@@ -57,6 +57,20 @@ def model_packages(alg, parameters, context, default):
     return ONNX_PACKAGES if is_onnx(model_path) else default
 
 
+def recorded_sources(alg, parameters, context):
+    """The training pair MODEL names (FIRST/SECOND's fallbacks when left empty), or None when it names none
+    or cannot be read (loading MODEL later says what is wrong with it)."""
+    from ..model.modelfile import ModelFileError, model_kind, read_header
+
+    path = alg.parameterAsFile(parameters, "MODEL", context)
+    try:
+        if model_kind(path) == "onnx":
+            from ..model.onnx_export import read_onnx_header as read_header  # noqa: F811
+        return read_header(path).get("extra", {}).get("sources")
+    except (ModelFileError, ImportError, OSError):
+        return None
+
+
 def load_runner(model_path, device):
     """(runner, header) for a model file (torch) or its ONNX export (onnxruntime only), told apart by content;
     a file that is neither, or damaged, raises ModelFileError naming MODEL."""
