@@ -145,9 +145,15 @@ def _config(preset, mode, args, **kw):
 # ---------------------------------------------------------------------------------------------
 # Stage: the CUDA tests
 
+def _child_env():
+    """This environment with the checkout first on PYTHONPATH (kept: what the caller put there)."""
+    rest = os.environ.get("PYTHONPATH")
+    return dict(os.environ, PYTHONPATH=str(REPO) + (os.pathsep + rest if rest else ""))
+
+
 def stage_tests(args, clock, rows, report):
     timeout = max(clock.left("tests"), 20)
-    env = dict(os.environ, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1", PYTHONPATH=str(REPO))
+    env = dict(_child_env(), PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")   # no pytest-qgis etc.: plain tests
     cmd = [sys.executable, "-m", "pytest", "-m", "cuda", "-q", "-p", "no:cacheprovider", "tests/test_cuda.py"]
     t = time.perf_counter()
     try:
@@ -164,7 +170,9 @@ def stage_tests(args, clock, rows, report):
         verdict = f"cut after {secs:.0f} s (stage deadline)"
     else:
         verdict = ", ".join(f"{n} {k}" for k, n in counts.items()) or f"exit {rc}"
-        verdict += f" in {secs:.0f} s" + ("" if rc in (0, 5) else f" (exit {rc})")
+        verdict += f" in {secs:.0f} s"
+        if rc not in (0, 5):   # 5: nothing collected (every test deselected)
+            verdict = f"FAILED (exit {rc}): {verdict}; see pytest_cuda.txt"
     rows.append(("cuda tests", "pytest -m cuda tests/test_cuda.py", verdict))
     for name in failed:
         rows.append(("cuda tests", "  failed", name))
@@ -209,7 +217,7 @@ def stage_torchrun(args, clock, rows, report):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1",
            str(REPO / "bench" / "gpu_check.py"), "--ddp-worker", "--inputs", str(args.inputs),
            "--device", args.device] + (["--tiny"] if args.tiny else [])
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = _child_env()
     t = time.perf_counter()
     try:
         p = subprocess.run(cmd, cwd=str(REPO), env=env, capture_output=True, text=True, timeout=timeout)
@@ -306,11 +314,13 @@ def stage_throughput(args, clock, rows, report, dev):
                 out.setdefault("levers", {}).setdefault(lever, {})[mode] = r
             except TrainingCanceled:
                 rows.append(("throughput", what, "cut at the stage deadline"))
-            except Exception as e:  # noqa: BLE001
-                rows.append(("throughput", what, f"FAILED {_err(e)}"))
+            except Exception as e:  # noqa: BLE001 (a lever that fails or runs out of memory is a finding)
+                rows.append(("throughput", what, f"error (lever not usable here): {_err(e)}"))
             finally:
                 torch.backends.cudnn.benchmark = before
                 if "compile" in train_kw:
+                    import torch._dynamo
+
                     torch._dynamo.reset()
                 _free(dev)
 

@@ -162,6 +162,8 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
         for it in range(1, total + 1):
             if is_canceled is not None and is_canceled():
                 raise TrainingCanceled("training canceled")
+            if run_on.compile == "reduce-overhead":   # CUDA graphs: a new training step begins
+                torch.compiler.cudagraph_mark_step_begin()
             corners = sampler.corners(cfg.batch_size)
             pair = cut(images, corners, patch)           # (B, 2, C, P, P)
             a, b = pair[:, 0], pair[:, 1]

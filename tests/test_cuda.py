@@ -9,6 +9,7 @@ Tolerances: bf16 keeps 8 bits of mantissa (relative rounding 2^-9 ≈ 0.2 %).  I
 grid stays fp32 and only the field network runs in bf16; in paper mode the whole network does.  fp32 on the
 card is compared with TF32 switched off (cuDNN uses TF32 for convolutions by default on Ampere and later)."""
 import contextlib
+import gc
 import os
 import warnings
 
@@ -110,6 +111,8 @@ def test_out_of_memory_on_the_card_is_the_clear_error():
     with pytest.raises(RuntimeError, match="GPU out of memory during training; try a smaller BATCH_SIZE") as e:
         train_pair(x0, x1, config=cfg, device=DEVICE)
     assert isinstance(e.value.__cause__, torch.cuda.OutOfMemoryError)
+    del e                           # its traceback holds train_pair's tensors
+    gc.collect()
     assert torch.cuda.memory_allocated() < 2 ** 30
     with pytest.raises(RuntimeError, match="GPU out of memory during inference"):
         with out_of_memory_as_error("inference", torch.device("cuda")):
