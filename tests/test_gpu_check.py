@@ -125,12 +125,15 @@ def test_heldout_scores_and_clock():
     assert s["mae"] == pytest.approx(2.0) and s["bias"] == pytest.approx(2.0) and s["mean_ratio"] > 1
     clock = gpu_check.Clock(100, ["tests", "training"])
     assert clock.ends["training"] - clock.t0 == pytest.approx(100)
-    assert clock.ends["tests"] - clock.t0 == pytest.approx(100 * 0.13 / 0.55)
+    assert clock.ends["tests"] - clock.t0 == pytest.approx(100 * 0.15 / 0.57)
 
 
-def test_read_inputs_says_how_to_make_them(tmp_path):
+def test_missing_inputs_say_how_to_make_them(tmp_path, capsys):
     with pytest.raises(FileNotFoundError, match="make gpu-inputs"):
         gpu_inputs.read_inputs(tmp_path)
+    pytest.importorskip("torch")
+    assert gpu_check.main(["--device", "cpu", "--tiny", "--inputs", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert "run `make gpu-inputs`" in capsys.readouterr().out
 
 
 @pytest.mark.realdata
