@@ -109,6 +109,7 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
     from .networks import InBetweenNet
     from .losses import total_loss
     from .fieldinit import initial_flow
+    from .compiling import compiled_terms
 
     cfg = config if config is not None else make_config()
     x0, x1, valid = check_pair(x0, x1, valid)
@@ -147,7 +148,7 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
     opt = torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, 0.999), **({"fused": True} if run_on.fused else {}))
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.decay_every, gamma=cfg.gamma)
     run = training_run(model, params, seed, distributed, log)  # DDP under torchrun, else model.training_terms
-    terms_of = torch.compile(run.terms, mode=run_on.compile) if run_on.compile else run.terms
+    terms_of = compiled_terms(run.terms, model, run_on.compile) if run_on.compile else run.terms
 
     with out_of_memory_as_error("training", dev), deterministic_algorithms(deterministic):
         images = torch.from_numpy(np.stack([x0n, x1n])).to(dev)          # (2, C, H, W)
