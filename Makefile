@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench bench-quality clean
+.PHONY: setup demo test bench bench-quality gpu-inputs gpu-check clean
 
 setup: $(STAMP)
 	@scripts/install-system
@@ -27,6 +27,18 @@ bench-quality: setup
 
 bench: setup
 	$(PY) -m bench.speed
+
+# The GPU check runs in a plain CUDA PyTorch environment: python3 from PATH, not the venv (make gpu-check
+# PY=... to choose another). Its inputs are .npy files that gpu-inputs writes with the venv (GDAL) from
+# ../shared/data; copy gpu-inputs/ along to the card's machine.
+GPU_INPUTS ?= gpu-inputs
+
+gpu-inputs: setup
+	$(PY) -m bench.gpu_inputs --out $(GPU_INPUTS)
+
+gpu-check: PY = python3
+gpu-check:
+	$(PY) -m bench.gpu_check --inputs $(GPU_INPUTS)
 
 clean:
 	rm -rf demo-output .qgis-profile .pytest_cache

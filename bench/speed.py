@@ -129,10 +129,11 @@ def reference_throughput(x0, x1, valid, cfg, device, iterations, warmup, seed=0)
             "iterations": iterations, "peak_mib": peak, "final_loss": losses[-1]}
 
 
-def ours_throughput(x0, x1, valid, cfg, device, iterations, warmup, seed=0):
+def ours_throughput(x0, x1, valid, cfg, device, iterations, warmup, seed=0, train_kw=None):
     """Patches/s of train_pair, timed between its progress reports after ``warmup`` iterations (on CUDA
     train_pair reports every CUDA_SYNC_EVERY iterations; the callback synchronises before reading the
-    clock, so the set-up — normalisation, flow initialisation, upload — is not counted)."""
+    clock, so the set-up — normalisation, flow initialisation, upload — is not counted).  ``train_kw``:
+    more train_pair arguments (bench/gpu_check.py's levers: fused, compile, ...; is_canceled)."""
     import torch
     from model.device import CUDA_SYNC_EVERY
     from model.training import train_pair
@@ -149,7 +150,8 @@ def ours_throughput(x0, x1, valid, cfg, device, iterations, warmup, seed=0):
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     run_cfg = dataclasses.replace(cfg, iterations=warmup + iterations, log_every=1)
-    r = train_pair(x0, x1, valid, config=run_cfg, device=str(device), seed=seed, progress=progress)
+    r = train_pair(x0, x1, valid, config=run_cfg, device=str(device), seed=seed, progress=progress,
+                   **(train_kw or {}))
     (i0, t0), = [m for m in marks if m[0] == warmup]
     i1, t1 = marks[-1]
     peak = torch.cuda.max_memory_allocated(device) / 2 ** 20 if device.type == "cuda" else None

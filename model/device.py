@@ -1,7 +1,8 @@
 """Device choice: ``auto`` (CUDA when available), ``cpu`` or ``cuda``, and how to run on it.
 
 ``Settings`` bundles what differs between a CPU and a GPU run: bf16 autocast, channels-last memory
-format, and how often the training loop reads its losses back to the host.  ``auto`` picks the GPU
+format, how often the training loop reads its losses back to the host, and two levers that are off
+until measured on a card (bench/gpu_check.py toggles them): the fused Adam kernel and torch.compile.  ``auto`` picks the GPU
 recipe on CUDA and plain fp32 / every iteration on CPU; each can be forced either way, so the GPU
 recipe's code runs (and is tested) on a CPU too."""
 import contextlib
@@ -45,6 +46,9 @@ class Settings:
     bf16: bool              # bf16 autocast (the advection grid stays fp32, see model/advection.py)
     channels_last: bool     # weights and patches in channels-last memory format
     sync_every: int         # training: iterations between loss read-backs
+    fused: bool = False     # training: Adam's fused kernel (one launch for all parameters)
+    compile: str = ""       # training: torch.compile mode of the loss terms ("" = eager; "reduce-overhead"
+                            # = with CUDA graphs)
 
     def autocast(self):
         import torch
@@ -59,17 +63,49 @@ class Settings:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
 
-def settings(dev, precision="auto", channels_last=None, sync_every=None):
+COMPILE_MODES = ("", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def settings(dev, precision="auto", channels_last=None, sync_every=None, fused=None, compile=None):
     """``precision``: ``auto`` (bf16 on a CUDA card that supports it, else fp32), ``bf16`` or ``fp32``;
-    ``channels_last``: None = on CUDA; ``sync_every``: None = CUDA_SYNC_EVERY on CUDA, 1 on CPU."""
+    ``channels_last``: None = on CUDA; ``sync_every``: None = CUDA_SYNC_EVERY on CUDA, 1 on CPU;
+    ``fused``: None = off (not yet measured on a card); ``compile``: None or "" = eager, else a
+    torch.compile mode (COMPILE_MODES)."""
     import torch
 
     cuda = dev.type == "cuda"
     if precision not in ("auto", "bf16", "fp32"):
         raise ValueError(f"unknown precision {precision!r}; choose auto, bf16 or fp32")
     bf16 = precision == "bf16" or (precision == "auto" and cuda and torch.cuda.is_bf16_supported())
+    if (compile or "") not in COMPILE_MODES:
+        raise ValueError(f"unknown compile mode {compile!r}; choose one of {', '.join(map(repr, COMPILE_MODES))}")
     return Settings(dev=dev, bf16=bf16, channels_last=cuda if channels_last is None else bool(channels_last),
-                    sync_every=max(1, int(sync_every or (CUDA_SYNC_EVERY if cuda else 1))))
+                    sync_every=max(1, int(sync_every or (CUDA_SYNC_EVERY if cuda else 1))),
+                    fused=bool(fused), compile=compile or "")
+
+
+@contextlib.contextmanager
+def deterministic_algorithms(on=True):
+    """Inside the block torch uses deterministic kernels where it has them (cuDNN without autotuning,
+    cuBLAS with a fixed workspace); an op that has none on this device warns instead of failing (on CUDA
+    the backward passes of grid_sample and bilinear upsampling accumulate with atomics), so the same seed
+    gives the same model on a CPU and, up to those ops' summation order, on a GPU.  Restores the flags."""
+    if not on:
+        yield
+        return
+    import os
+    import torch
+
+    before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+              torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS makes its handle
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = before[2], before[3]
 
 
 def is_out_of_memory(exc):

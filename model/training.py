@@ -6,7 +6,7 @@ import numpy as np
 
 from .presets import make_config, MIN_PATCH
 from .patches import normalise, PatchSampler, cut, patch_scale
-from .device import resolve_device, settings, out_of_memory_as_error
+from .device import resolve_device, settings, out_of_memory_as_error, deterministic_algorithms
 from .distributed import training_run
 
 
@@ -93,8 +93,8 @@ def _seed_everything(seed):
 
 
 def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=None, is_canceled=None,
-               log=None, distributed=None, precision="auto", channels_last=None, sync_every=None,
-               motion_progress=None):
+               log=None, distributed=None, precision="auto", channels_last=None, sync_every=None, fused=None,
+               compile=None, deterministic=False, motion_progress=None):
     """Train a model that goes from ``x0`` to ``x1``; see the module docs of networks/presets.
 
     ``distributed``: None = DistributedDataParallel when a torch.distributed process group is initialised
@@ -102,12 +102,15 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
     ``channels_last``, ``sync_every``: see model/device.settings (by default bf16 autocast and channels-last
     on CUDA, and the losses read back to the host — history, divergence check, ``progress`` — every
     CUDA_SYNC_EVERY iterations there so the loop does not wait for the GPU; fp32 and every iteration on CPU).
+    ``fused`` (Adam's fused kernel) and ``compile`` (a torch.compile mode for the loss terms) are off unless
+    asked for; ``deterministic``: see model/device.deterministic_algorithms.
     Running out of memory raises RuntimeError with a message that says what to reduce.
     ``motion_progress(fraction, what)`` follows the initial motion estimate of the accurate mode."""
     import torch
     from .networks import InBetweenNet
     from .losses import total_loss
     from .fieldinit import initial_flow
+    from .compiling import compiled_terms
 
     cfg = config if config is not None else make_config()
     x0, x1, valid = check_pair(x0, x1, valid)
@@ -123,7 +126,7 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
         log(f"Patch size reduced from {cfg.patch_size} to {patch} to fit the {h}x{w} image")
 
     dev = resolve_device(device, log)
-    run_on = settings(dev, precision, channels_last, sync_every)
+    run_on = settings(dev, precision, channels_last, sync_every, fused, compile)
     _seed_everything(seed)
     t_start = time.time()
     x0n = normalise(x0, valid, norm["lo"], norm["hi"])
@@ -143,11 +146,12 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
         model.to(memory_format=torch.channels_last)
     params = [p for n_, p in model.named_parameters()
               if cfg.train_decoder or cfg.mode == "paper" or not n_.startswith(("decoder.", "encoder."))]
-    opt = torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, 0.999))
+    opt = torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, 0.999), **({"fused": True} if run_on.fused else {}))
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.decay_every, gamma=cfg.gamma)
     run = training_run(model, params, seed, distributed, log)  # DDP under torchrun, else model.training_terms
+    terms_of = compiled_terms(run.terms, model, run_on.compile) if run_on.compile else run.terms
 
-    with out_of_memory_as_error("training", dev):
+    with out_of_memory_as_error("training", dev), deterministic_algorithms(deterministic):
         images = torch.from_numpy(np.stack([x0n, x1n])).to(dev)          # (2, C, H, W)
         vmask = torch.from_numpy(valid.astype(np.float32))[None].to(dev)  # (1, H, W)
         flow_t = torch.from_numpy(flow).to(dev) if flow is not None else None
@@ -160,6 +164,8 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
         for it in range(1, total + 1):
             if is_canceled is not None and is_canceled():
                 raise TrainingCanceled("training canceled")
+            if run_on.compile == "reduce-overhead":   # CUDA graphs: a new training step begins
+                torch.compiler.cudagraph_mark_step_begin()
             corners = sampler.corners(cfg.batch_size)
             pair = cut(images, corners, patch)           # (B, 2, C, P, P)
             a, b = pair[:, 0], pair[:, 1]
@@ -169,7 +175,7 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
                 a, b, _ = patch_scale(a, b, m)
             a, b = run_on.memory_format(a), run_on.memory_format(b)
             with run_on.autocast():
-                terms = run.terms(a, b, fl)
+                terms = terms_of(a, b, fl)
             loss, parts = total_loss(terms, a, b, m, m, cfg)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -190,11 +196,14 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
     if run_on.channels_last:
         model.to(memory_format=torch.contiguous_format)
     if log:
-        recipe = ", ".join(["bf16 autocast" if run_on.bf16 else "fp32"] + ["channels-last"] * run_on.channels_last)
+        recipe = ", ".join(["bf16 autocast" if run_on.bf16 else "fp32"] + ["channels-last"] * run_on.channels_last
+                           + ["fused Adam"] * run_on.fused + [f"compiled ({run_on.compile})"] * bool(run_on.compile)
+                           + ["deterministic"] * bool(deterministic))
         log(f"Trained {cfg.iterations} iterations in {seconds:.1f} s on {dev} ({recipe})")
     figures = {"iterations": cfg.iterations, "seconds": round(seconds, 3),
                "final_loss": history[-1]["loss"] if history else None, "seed": seed,
                "patch_size_used": patch, "height": h, "width": w,
-               "precision": "bf16" if run_on.bf16 else "fp32", "channels_last": run_on.channels_last}
+               "precision": "bf16" if run_on.bf16 else "fp32", "channels_last": run_on.channels_last,
+               "fused": run_on.fused, "compile": run_on.compile, "deterministic": bool(deterministic)}
     return TrainResult(model=model, config=cfg, history=history, seconds=seconds, device=str(dev),
                        normalisation=norm, bands=c, figures=figures)

@@ -79,3 +79,40 @@ def test_out_of_memory_becomes_a_clear_error():
     with pytest.raises(ValueError, match="unrelated"):         # anything else passes through untouched
         with out_of_memory_as_error("training", cpu):
             raise ValueError("unrelated")
+
+
+def test_deterministic_mode_and_levers_on_cpu():
+    """deterministic=True gives the same weights for the same seed and restores torch's flags; the fused
+    Adam lever trains to the same losses as the plain one (the same update, one kernel)."""
+    x0, x1 = scene(), scene((3.0, 1.0))
+    before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark)
+    runs = [train_pair(x0, x1, config=cfg("paper", iterations=6), seed=3, device="cpu", deterministic=True)
+            for _ in range(2)]
+    assert (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark) == before
+    a, b = runs[0].model.state_dict(), runs[1].model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a) and runs[0].figures["deterministic"] is True
+    fused = train_pair(x0, x1, config=cfg("paper", iterations=6), seed=3, device="cpu", fused=True)
+    assert fused.figures["fused"] is True
+    assert np.allclose([h["loss"] for h in fused.history], [h["loss"] for h in runs[0].history], rtol=1e-4)
+    with pytest.raises(ValueError, match="compile mode"):
+        settings(torch.device("cpu"), compile="fastest")
+
+
+def test_edge_pad_equals_replicate_padding():
+    """While compiling, the convolutions pad with model/compiling.edge_pad: the same values (and gradients up
+    to summation order) as the replicate padding they replace, and eager calls keep the plain op."""
+    import torch.nn.functional as F
+    from model.compiling import compiled_terms, edge_pad
+
+    x = torch.randn(2, 3, 7, 9, dtype=torch.float64, requires_grad=True)
+    for ph, pw in ((1, 1), (2, 2), (2, 0), (0, 1)):
+        a = edge_pad(x, ph, pw)
+        b = F.pad(x, (pw, pw, ph, ph), mode="replicate")
+        assert torch.equal(a, b)
+        g = torch.randn_like(a)
+        # the edge pixels' gradients are sums over their copies, added in another order: float rounding
+        assert torch.allclose(torch.autograd.grad(a, x, g)[0], torch.autograd.grad(b, x, g)[0], rtol=0, atol=1e-12)
+    conv = torch.nn.Conv2d(3, 4, 5, padding=2, padding_mode="replicate").double()
+    before = conv(x)
+    compiled_terms(lambda t: t, conv, "default")   # patches the conv; compiles lazily (nothing runs here)
+    assert "_conv_forward" in vars(conv) and torch.equal(conv(x), before)
