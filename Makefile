@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench bench-quality clean
+.PHONY: setup demo test bench bench-quality package clean
 
 setup: $(STAMP)
 	@scripts/install-system
@@ -21,6 +21,10 @@ demo: setup
 
 test: setup
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
+
+# The zip for the QGIS plugin repository (and Plugins → Install from ZIP): needs only Python 3.
+package:
+	python3 scripts/package.py dist
 
 bench-quality: setup
 	$(PY) -m bench.quality
