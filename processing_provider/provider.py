@@ -30,7 +30,8 @@ class InBetweenProvider(QgsProcessingProvider):
         from .alg_interpolate import InterpolateAlgorithm
         from .alg_evaluate import EvaluateAlgorithm
         from .alg_exportonnx import ExportOnnxAlgorithm
+        from .alg_installdeps import InstallDependenciesAlgorithm
 
         for alg in (TrainAlgorithm(), GenerateFramesAlgorithm(), ExportFieldAlgorithm(), InterpolateAlgorithm(),
-                    EvaluateAlgorithm(), ExportOnnxAlgorithm()):
+                    EvaluateAlgorithm(), ExportOnnxAlgorithm(), InstallDependenciesAlgorithm()):
             self.addAlgorithm(alg)
