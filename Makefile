@@ -3,10 +3,11 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+QT6CHECK := $(VENV)/qt6check/.installed
 
 .PHONY: setup demo test bench bench-quality package clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(QT6CHECK)
 	@scripts/install-system
 
 # The venv sees Debian's QGIS, GDAL, pyproj, matplotlib and numpy (--system-site-packages).
@@ -14,6 +15,12 @@ $(STAMP): requirements.txt constraints.txt scripts/install-system
 	scripts/install-system
 	test -x $(PY) || /usr/bin/python3 -m venv --system-site-packages $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt -c constraints.txt
+	touch $@
+
+# QGIS's Qt 6 migration checker in a venv of its own, without Debian's site-packages (requirements-qt6check.txt).
+$(QT6CHECK): requirements-qt6check.txt $(STAMP)
+	test -x $(VENV)/qt6check/bin/python || /usr/bin/python3 -m venv $(VENV)/qt6check
+	$(VENV)/qt6check/bin/python -m pip install --disable-pip-version-check -q --ignore-requires-python -r requirements-qt6check.txt
 	touch $@
 
 demo: setup
