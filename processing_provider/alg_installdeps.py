@@ -25,10 +25,6 @@ class InstallDependenciesAlgorithm(InBetweenAlgorithm):
     def groupId(self):  # noqa: N802
         return "setup"
 
-    def flags(self):
-        # pip runs for minutes and changes sys.path: not in a background thread, not in a batch
-        return super().flags() | self.FlagNoThreading
-
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterEnum("WHAT", "What to install", options=list(deps.CHOICES),
                                                      defaultValue="cpu", usesStaticStrings=True))
