@@ -3,10 +3,11 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+QT6CHECK := $(VENV)/qt6check/.installed
 
-.PHONY: setup demo test bench bench-quality gpu-inputs gpu-check clean
+.PHONY: setup demo test bench bench-quality gpu-inputs gpu-check package clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(QT6CHECK)
 	@scripts/install-system
 
 # The venv sees Debian's QGIS, GDAL, pyproj, matplotlib and numpy (--system-site-packages).
@@ -16,11 +17,21 @@ $(STAMP): requirements.txt constraints.txt scripts/install-system
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt -c constraints.txt
 	touch $@
 
+# QGIS's Qt 6 migration checker in a venv of its own, without Debian's site-packages (requirements-qt6check.txt).
+$(QT6CHECK): requirements-qt6check.txt $(STAMP)
+	test -x $(VENV)/qt6check/bin/python || /usr/bin/python3 -m venv $(VENV)/qt6check
+	$(VENV)/qt6check/bin/python -m pip install --disable-pip-version-check -q --ignore-requires-python -r requirements-qt6check.txt
+	touch $@
+
 demo: setup
 	scripts/demo
 
 test: setup
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
+
+# The zip for the QGIS plugin repository (and Plugins → Install from ZIP): needs only Python 3.
+package:
+	python3 scripts/package.py dist
 
 bench-quality: setup
 	$(PY) -m bench.quality

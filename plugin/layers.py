@@ -35,7 +35,7 @@ def to_qdatetime(t):
     if t.tzinfo is not None:
         t = t.astimezone(timezone.utc)
     return QDateTime(QDate(t.year, t.month, t.day),
-                     QTime(t.hour, t.minute, t.second, t.microsecond // 1000), Qt.UTC)
+                     QTime(t.hour, t.minute, t.second, t.microsecond // 1000), Qt.TimeSpec.UTC)
 
 
 def to_datetime(q):

@@ -29,7 +29,9 @@ class InBetweenProvider(QgsProcessingProvider):
         from .alg_evaluate import EvaluateAlgorithm
         from .alg_exportonnx import ExportOnnxAlgorithm
         from .alg_pipeline import PipelineAlgorithm
+        from .alg_installdeps import InstallDependenciesAlgorithm
 
         for alg in (TrainAlgorithm(), GenerateFramesAlgorithm(), ExportFieldAlgorithm(), PipelineAlgorithm(),
-                    InterpolateAlgorithm(), EvaluateAlgorithm(), ExportOnnxAlgorithm()):
+                    InterpolateAlgorithm(), EvaluateAlgorithm(), ExportOnnxAlgorithm(),
+                    InstallDependenciesAlgorithm()):
             self.addAlgorithm(alg)

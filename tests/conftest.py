@@ -30,12 +30,29 @@ def provider(qgis_app):
     from processing.core.Processing import Processing
 
     Processing.initialize()
+    _layer_tree_view_for_postprocessing()
     import inbetween
 
     plugin = inbetween.classFactory(None)
     plugin.initProcessing()
     yield plugin.provider
     plugin.unload()
+
+
+def _layer_tree_view_for_postprocessing():
+    """QGIS >= 3.40's Processing post-processing (runAndLoadResults) uses iface.layerTreeView(), which
+    pytest-qgis's interface lacks: give it a real layer tree view of the project."""
+    import qgis.utils
+
+    iface = qgis.utils.iface
+    if iface is None or hasattr(iface, "layerTreeView"):
+        return
+    from qgis.core import QgsLayerTreeModel, QgsProject
+    from qgis.gui import QgsLayerTreeView
+
+    view = QgsLayerTreeView()
+    view.setModel(QgsLayerTreeModel(QgsProject.instance().layerTreeRoot(), view))
+    iface.layerTreeView = lambda: view
 
 
 @pytest.fixture

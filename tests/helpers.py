@@ -8,6 +8,15 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
+def qgis_process_binary():
+    """QGIS's qgis_process itself: Debian's /usr/bin/qgis_process is a wrapper adding --noversioncheck,
+    which the 3.22 binary rejects, so the binary behind it where there is one."""
+    import shutil
+
+    binary = Path("/usr/bin/qgis_process.bin")
+    return str(binary) if binary.exists() else shutil.which("qgis_process")
+
+
 def qgis_process(*args, timeout=900, check=True):
     """Run scripts/qgis-process (real qgis_process) and return the CompletedProcess."""
     result = subprocess.run([str(ROOT / "scripts" / "qgis-process"), *map(str, args)], capture_output=True,

@@ -99,7 +99,7 @@ def test_missing_dependency_is_named_with_install_command():
     finally:
         del deps.REQUIRED["no_such_module_xyz"]
     assert "no-such-package==1.0" in message
-    assert "pip install" in message
+    assert "pip install --target" in message and "inbetween:installdependencies" in message
 
 
 def test_qgis_process_lists_the_provider():

@@ -87,7 +87,7 @@ def test_resolve_times_parameters_win(tmp_path):
     b = tif(tmp_path / "b_2020-01-01T01_00Z.tif")
     assert times.resolve_times(None, None, a, b) == (datetime(2020, 1, 1, tzinfo=UTC),
                                                       datetime(2020, 1, 1, 1, tzinfo=UTC))
-    start = QDateTime(QDate(2020, 1, 1), QTime(0, 30), Qt.UTC)
+    start = QDateTime(QDate(2020, 1, 1), QTime(0, 30), Qt.TimeSpec.UTC)
     sources = []
     t0, t1 = times.resolve_times(start, QDateTime(), a, b, sources=sources)
     assert t0 == datetime(2020, 1, 1, 0, 30, tzinfo=UTC) and t1 == datetime(2020, 1, 1, 1, tzinfo=UTC)
