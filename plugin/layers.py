@@ -89,8 +89,8 @@ def play(project, begin, end, step_seconds, fps=4, extend=False, canvases=True):
     ts.setTimeStep(float(step_seconds))
     ts.setFramesPerSecond(fps)
     project.writeEntry(_CONTROLLER_SCOPE, "/NavigationMode", int(QgsTemporalNavigationObject.Animated))
-    project.writeEntry(_CONTROLLER_SCOPE, "/StartDateTime", begin.toString(Qt.ISODateWithMs))
-    project.writeEntry(_CONTROLLER_SCOPE, "/EndDateTime", end.toString(Qt.ISODateWithMs))
+    project.writeEntry(_CONTROLLER_SCOPE, "/StartDateTime", begin.toString(Qt.DateFormat.ISODateWithMs))
+    project.writeEntry(_CONTROLLER_SCOPE, "/EndDateTime", end.toString(Qt.DateFormat.ISODateWithMs))
     app = QApplication.instance()
     if not canvases or not isinstance(app, QApplication):
         return []

@@ -93,8 +93,8 @@ def optional_datetime(alg, parameters, name, context):
     value = raw if isinstance(raw, QDateTime) else alg.parameterAsDateTime(parameters, name, context)
     if value is None or not value.isValid():
         return None
-    if value.timeSpec() == Qt.LocalTime:
-        value = QDateTime(value.date(), value.time(), Qt.UTC)
+    if value.timeSpec() == Qt.TimeSpec.LocalTime:
+        value = QDateTime(value.date(), value.time(), Qt.TimeSpec.UTC)
     return to_datetime(value)
 
 

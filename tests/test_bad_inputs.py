@@ -222,7 +222,7 @@ def test_3_local_qdatetime_fields_are_read_as_utc_and_the_help_says_so(pair):
     from inbetween.processing_provider import params as P
 
     alg = QgsApplication.processingRegistry().algorithmById("inbetween:train")
-    value = QDateTime(QDate(2024, 5, 1), QTime(12, 30), Qt.LocalTime)
+    value = QDateTime(QDate(2024, 5, 1), QTime(12, 30), Qt.TimeSpec.LocalTime)
     got = P.optional_datetime(alg, {"START_TIME": value}, "START_TIME", QgsProcessingContext())
     assert got == datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
     for name in ("START_TIME", "END_TIME"):
