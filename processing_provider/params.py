@@ -27,10 +27,14 @@ PAIR_FROM_MODEL_HELP = {
              "image of the same kind to apply the learned motion to it.",
     "SECOND": "The later image. Leave empty to use the second image the model was trained on.",
 }
+
+
 def band_parameter():
     """BANDS: the bands of FIRST and SECOND to use (same numbers in both); empty: all."""
     p = QgsProcessingParameterBand("BANDS", "Bands to use (empty: all)", parentLayerParameterName="FIRST",
                                    optional=True, allowMultiple=True)
+    p.setHelp("Which bands of the two images to use (the same band numbers in both). Leave empty to use all "
+              "bands; generating frames with a model uses the bands it was trained on.")
     p.setFlags(p.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
     return p
 
