@@ -23,6 +23,7 @@ from dataclasses import dataclass, asdict, fields as dc_fields
 
 PRESET_NAMES = ["fast", "paper-example-1", "paper-example-2", "paper-example-3"]
 MODE_NAMES = ["accurate", "paper"]
+LOSS_NAMES = ["mse", "multiscale"]
 
 # The seed's Tables 2-4 (see DESIGN.md) plus the CPU-friendly "fast" preset.
 _PRESETS = {
@@ -78,6 +79,12 @@ class TrainConfig:
     train_decoder: bool = True     # accurate mode: False keeps psi's residual at zero (fields only)
     occlusion_blend: bool = False   # accurate mode: weight each end by whether its trajectory stayed
                                     # inside the image (measured worse on FMI: 3.22 vs 3.12 dBZ, so off)
+    # accurate mode, issue 10 (defaults here keep the behaviour of model files written before them)
+    sample_once: bool = False       # compose each trajectory and sample the image once (keeps peaks)
+    residual_smooth: float = 0.0    # Gaussian sigma (px) of the learned residual fields
+    loss: str = "mse"               # "mse", or "multiscale": robust differences at several blurs
+    keep_if_better: bool = False    # after training, keep the learned residual only if it fits the
+                                    # endpoints better than the start (else the start is kept)
     patch_norm: bool = False        # scale each patch to [-1, 1] (paper) instead of one global scaling
     min_valid_fraction: float = 0.5  # patches with fewer valid pixels are skipped when possible
     log_every: int = 1
@@ -111,7 +118,8 @@ def _mode_defaults(mode):
     # time-weighted blend of both ends advected along the learned fields); the fields learn a residual
     # on the flow initialisation with the forward/backward consistency term.
     return dict(flow_init=True, bidirectional=True, residual_decoder=True, patch_norm=False,
-                train_decoder=False, lambda_cons=1.0, residual_scale=5.0)
+                train_decoder=False, lambda_cons=1.0, residual_scale=5.0,
+                sample_once=True, residual_smooth=6.0, loss="multiscale", keep_if_better=True)
 
 
 def make_config(preset="fast", mode="accurate", **overrides):
@@ -162,7 +170,9 @@ def validate(cfg):
             raise ValueError(f"{name} must be a positive number, got {v!r}")
     if not isinstance(cfg.gamma, (int, float)) or not 0 < cfg.gamma <= 1:
         raise ValueError(f"gamma must be in (0, 1], got {cfg.gamma!r}")
-    for name in ("lambda_ae", "lambda_mag", "lambda_smooth", "flow_smooth"):
+    if cfg.loss not in LOSS_NAMES:
+        raise ValueError(f"unknown loss {cfg.loss!r}; choose one of {', '.join(LOSS_NAMES)}")
+    for name in ("lambda_ae", "lambda_mag", "lambda_smooth", "flow_smooth", "residual_smooth"):
         v = getattr(cfg, name)
         if not isinstance(v, (int, float)) or v < 0:
             raise ValueError(f"{name} must be a number >= 0, got {v!r}")
