@@ -53,13 +53,17 @@ def smoothness(raw):
     return ((raw[:, 1:] - raw[:, :-1]).float() ** 2).sum(dim=2).mean()
 
 
-def image_difference(cfg):
-    """The difference used between images (dynamics and consistency terms), by ``cfg.loss``."""
-    return masked_multiscale if getattr(cfg, "loss", "mse") == "multiscale" else masked_mse
+def image_differences(cfg):
+    """The differences used for the dynamics (endpoint) and consistency terms, by ``cfg.loss``.  The
+    consistency term compares N−1 pairs of intermediate states, so it takes the one-scale robust
+    difference: at every scale it would cost several times the rest of the iteration."""
+    if getattr(cfg, "loss", "mse") == "multiscale":
+        return masked_multiscale, masked_robust
+    return masked_mse, masked_mse
 
 
 def total_loss(terms, target0, target1, mask0, mask1, cfg):
-    diff = image_difference(cfg)
+    diff, cons_diff = image_differences(cfg)
     m1 = mask1 * terms["inside1"] if terms.get("inside1") is not None else mask1
     dyn = diff(terms["pred1"], target1, m1)
     if terms["pred0"] is not None:
@@ -74,7 +78,7 @@ def total_loss(terms, target0, target1, mask0, mask1, cfg):
         mc = both
         if terms.get("inside1") is not None:
             mc = mc * terms["inside1"] * terms["inside0"]
-        cons = sum(diff(a, b, mc) for a, b in terms["cons"]) / len(terms["cons"])
+        cons = sum(cons_diff(a, b, mc) for a, b in terms["cons"]) / len(terms["cons"])
     mag = magnitude(terms["raw"])
     smo = smoothness(terms["raw"])
     loss = dyn + cfg.lambda_ae * ae + cfg.lambda_mag * mag + cfg.lambda_smooth * smo + cfg.lambda_cons * cons

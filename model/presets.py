@@ -18,6 +18,18 @@ Two modes share one network family:
               By measurement (FMI radar, bench/latent_dev.py) training ψ's residual on the endpoints
               hurt the held-out frames, so ``train_decoder`` is False by default: φ and ψ stay at their
               initialisation (ψ's residual is exactly zero) and only the fields learn.
+              What keeps the learned fields from erasing small echoes (issue 10: a rough residual
+              made semi-Lagrangian sampling land between convective cells, −42 % domain mean):
+              - ``residual_smooth``: the residual is Gaussian-smoothed (σ 6 px), a correction at the
+                scale of the motion, not of the pixels;
+              - ``sample_once``: each trajectory is composed over the N steps and the image sampled
+                once (no N-fold bilinear smoothing of peaks);
+              - ``loss="multiscale"``: robust differences at 0, 4 and 12 px blurs, weighted to the
+                coarse ones, where an erased echo costs more than a displaced one;
+              - ``keep_if_better``: after training the residual is kept only if it fits the endpoints
+                better than the start (else the model is its start, the initial motion alone);
+              - the initial motion itself falls back to none when it explains the change worse than
+                standing still (model/fieldinit.py).
 """
 from dataclasses import dataclass, asdict, fields as dc_fields
 
