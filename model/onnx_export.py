@@ -121,6 +121,7 @@ def export_onnx(model_path, onnx_path, tile=96, verify=True, log=None):
                           dynamic_axes=axes, opset_version=OPSET, dynamo=False)
     proto = onnx.load(tmp)
     meta = dict(header)
+    meta["checksum"] = graph_checksum(proto)   # of this file's graph (the .inbetween's does not apply)
     meta["onnx"] = {"opset": OPSET, "inputs": names, "outputs": ["frames", "fields"],
                     "frames_layout": "(1, (N+1)*C, h, w): frames 0..N, normalised",
                     "fields_layout": "(1, 2N, h, w): per step (dx, dy) in pixels",
@@ -134,6 +135,35 @@ def export_onnx(model_path, onnx_path, tile=96, verify=True, log=None):
     if not verify:
         return {}
     return verify_against_torch(model, onnx_path)
+
+
+def graph_checksum(proto):
+    """SHA-256 (hex) of an ONNX model's graph (nodes and weights; the metadata lies outside it)."""
+    import hashlib
+
+    return hashlib.sha256(proto.graph.SerializeToString()).hexdigest()
+
+
+def verify_onnx_checksum(path, header):
+    """ModelFileError when the graph of the .onnx at ``path`` does not match the checksum in its header; False
+    when it cannot be checked (no ``onnx`` package, or an export without a checksum), True when it matches."""
+    from .modelfile import ModelFileError
+
+    if "checksum" not in header:
+        return False
+    try:
+        import onnx
+    except ImportError:
+        return False
+    try:
+        proto = onnx.load(str(path))
+    except Exception as e:
+        raise ModelFileError(f"{path} is damaged: it is not a readable ONNX model ({e}); export it again.") from e
+    if graph_checksum(proto) != header["checksum"]:
+        raise ModelFileError(f"{path} is damaged: the checksum of its graph does not match the one written with it "
+                             f"(the file was changed or corrupted after the export); use an intact copy or export "
+                             f"it again.")
+    return True
 
 
 def verify_against_torch(model, onnx_path, sizes=((96, 96), (72, 120))):
@@ -216,6 +246,7 @@ class OnnxTileRunner:
         except Exception as e:
             raise ModelFileError(f"{path} is not a readable ONNX model: {e}") from e
         self.header = _header_of(self.session, path)
+        self.verified = verify_onnx_checksum(path, self.header)
         cfg, info = self.header["config"], self.header["onnx"]
         self.bands = int(self.header["bands"])
         self.steps = int(self.header["steps"])

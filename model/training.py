@@ -138,7 +138,8 @@ def _seed_everything(seed):
 
 
 def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=None, is_canceled=None,
-               log=None, distributed=None, precision="auto", channels_last=None, sync_every=None):
+               log=None, distributed=None, precision="auto", channels_last=None, sync_every=None,
+               motion_progress=None):
     """Train a model that goes from ``x0`` to ``x1``; see the module docs of networks/presets.
 
     ``distributed``: None = DistributedDataParallel when a torch.distributed process group is initialised
@@ -146,7 +147,8 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
     ``channels_last``, ``sync_every``: see model/device.settings (by default bf16 autocast and channels-last
     on CUDA, and the losses read back to the host — history, divergence check, ``progress`` — every
     CUDA_SYNC_EVERY iterations there so the loop does not wait for the GPU; fp32 and every iteration on CPU).
-    Running out of memory raises RuntimeError with a message that says what to reduce."""
+    Running out of memory raises RuntimeError with a message that says what to reduce.
+    ``motion_progress(fraction, what)`` follows the initial motion estimate of the accurate mode."""
     import torch
     from .networks import InBetweenNet
     from .losses import total_loss
@@ -173,7 +175,7 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
     x1n = normalise(x1, valid, norm["lo"], norm["hi"])
     flow = None
     if cfg.mode != "paper" and cfg.flow_init:
-        flow = initial_flow(x0, x1, valid, cfg.flow_smooth)
+        flow = initial_flow(x0, x1, valid, cfg.flow_smooth, progress=motion_progress)
         if log:
             mag = np.hypot(flow[0], flow[1])[valid]
             log(f"Initial flow: mean displacement {mag.mean():.2f} px, max {mag.max():.2f} px over the interval")

@@ -6,6 +6,7 @@ from qgis.core import (QgsProcessing, QgsProcessingException, QgsProcessingParam
                        QgsProcessingParameterNumber, QgsProcessingParameterString)
 
 from .base import InBetweenAlgorithm
+from . import params as P
 
 MATCHES = ["time", "order"]
 
@@ -39,7 +40,13 @@ class EvaluateAlgorithm(InBetweenAlgorithm):
                                                                 optional=True, createByDefault=True))
 
     def execute(self, parameters, context, feedback):
+        from .outputs import check_file, writing
         from .scores import evaluate_methods, plot_scores, write_table
+
+        table = self.parameterAsFileOutput(parameters, "OUTPUT_TABLE", context)
+        plot = self.parameterAsFileOutput(parameters, "OUTPUT_PLOT", context)
+        check_file(table, "OUTPUT_TABLE", feedback, extensions=(".csv", ".gpkg"))
+        check_file(plot, "OUTPUT_PLOT", feedback, extensions=(".png",))
 
         methods = {}
         for folder in filter(None, (f.strip() for f in (self.parameterAsString(parameters, "GENERATED", context)
@@ -56,15 +63,15 @@ class EvaluateAlgorithm(InBetweenAlgorithm):
         references = [layer.source() for layer in self.parameterAsLayerList(parameters, "REFERENCE", context)]
         threshold = (self.parameterAsDouble(parameters, "THRESHOLD", context)
                      if parameters.get("THRESHOLD") not in (None, "") else None)
-        match = self.parameterAsEnumString(parameters, "MATCH", context)
+        match = P.enum_string(self, parameters, "MATCH", context)
         rows = evaluate_methods(methods, references, match=match, threshold=threshold,
                                 progress=lambda d, t: feedback.setProgress(90 * d / t), log=feedback.pushInfo)
-        table = self.parameterAsFileOutput(parameters, "OUTPUT_TABLE", context)
-        write_table(rows, table)
+        with writing("OUTPUT_TABLE", table):
+            write_table(rows, table)
         outputs = {"OUTPUT_TABLE": table}
-        plot = self.parameterAsFileOutput(parameters, "OUTPUT_PLOT", context)
         if plot:
-            outputs["OUTPUT_PLOT"] = plot_scores(rows, plot)
+            with writing("OUTPUT_PLOT", plot):
+                outputs["OUTPUT_PLOT"] = plot_scores(rows, plot)
         for method in methods:
             mine = [r for r in rows if r["method"] == method]
             mean = sum(r["mae"] for r in mine) / max(len(mine), 1)

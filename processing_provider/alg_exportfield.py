@@ -5,29 +5,44 @@ from qgis.core import (QgsProcessing, QgsProcessingParameterFileDestination, Qgs
 from .base import InBetweenAlgorithm
 from . import params as P
 from .inputs import model_packages, model_source_times
-from .loading import load_field_on_completion
+from .loading import field_written
 
 NETCDF_MAX_CELLS = 1_000_000  # cells per step of the NetCDF field (field_io.netcdf_spacing)
 
 
 class ExportFieldAlgorithm(InBetweenAlgorithm):
     NAME = "exportfield"
-    DISPLAY = "Export advection field"
-    HELP = ("Exports the model's advection velocities for the pair as a point layer: one point every SPACING "
-            "pixels per step, with step, time, u and v (m/s along the map's x and y axes), speed (m/s) and "
-            "direction (degrees clockwise from grid north, where the motion goes). Metres come from the pixel "
-            "size (the ellipsoid for a geographic CRS); rasters without georeference give pixels per second. "
-            "Optionally a CF-NetCDF that QGIS opens as a mesh layer (arrows, streamlines, particle traces) "
-            "and a PNG with streamlines. The pair is read window by window and the field streamed tile by tile; "
-            "only samples are kept, so memory does not grow with the raster: the vectors every SPACING pixels, "
-            f"for the NetCDF the field at every pixel up to {NETCDF_MAX_CELLS:,} cells per step (every k-th "
-            "pixel beyond), for the plot about 120 × 120 vectors over FIRST reduced to at most 1600 pixels a side. "
-            "MODEL may be a .onnx export: it then runs with onnxruntime alone.")
+    DISPLAY = "Step 3: Export advection field"
+    GROUP = "workflow"
+    HELP_ANCHOR = "in-the-qgis-desktop"
+    HELP = ("<p>Shows the motion a model from step 1 learned, as arrows: a point layer with one arrow every "
+            "few pixels for each step, pointing where the scene moves, sized and coloured by speed in metres "
+            "per second (a legend shows the classes). It plays with the frames in the Temporal Controller. "
+            "Fields: step, time, u and v (m/s along the map's x and y axes, i.e. east and north on a north-up "
+            "map), speed (m/s) and direction (degrees clockwise from north). Images without a georeference "
+            "give pixels per second.</p><p>The arrow style is saved inside the GeoPackage, so the layer looks the "
+            "same whenever it is opened. Optionally also a NetCDF file that QGIS opens as a mesh layer (arrows, "
+            "streamlines or particle traces) and a PNG map of the motion with streamlines coloured by speed."
+            "</p><p>Leave the two images empty to use the pair the model was trained on. Large images are "
+            f"processed piece by piece; the NetCDF keeps at most {NETCDF_MAX_CELLS:,} cells per step.</p>")
+    PARAMETER_HELP = dict(P.PAIR_FROM_MODEL_HELP, **{
+        "MODEL": "The model file written by step 1 (Train in-between model), or its .onnx export.",
+        "START_TIME": "Time of the first image; empty: the time the model was trained with.",
+        "END_TIME": "Time of the second image; empty: the time the model was trained with.",
+        "SPACING": "Distance between arrows in pixels of the first image: larger gives fewer, clearer arrows.",
+        "DEVICE": "auto uses the graphics card (CUDA) when there is one, else the CPU.",
+        "OUTPUT": "The arrows as a GeoPackage point layer.",
+        "OUTPUT_NETCDF": "The motion at every pixel (up to the limit above) as a CF-NetCDF mesh.",
+        "OUTPUT_PLOT": "A PNG map of the motion: streamlines coloured by speed in m/s over the first image.",
+    })
+    ADVANCED = ("START_TIME", "END_TIME", "DEVICE")
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(P.model_parameter())
-        P.add_parameters(self, P.pair_parameters() + P.time_parameters("(empty: from the model)"))
-        self.addParameter(QgsProcessingParameterNumber("SPACING", "Pixels between sampled vectors", defaultValue=16,
+        P.add_parameters(self, P.pair_parameters(from_model=True)
+                         + P.time_parameters("(empty: from the pair's metadata, else the model)"))
+        self.addParameter(P.band_parameter())
+        self.addParameter(QgsProcessingParameterNumber("SPACING", "Pixels between arrows", defaultValue=16,
                                                        type=QgsProcessingParameterNumber.Integer, minValue=1))
         self.addParameter(P.device_parameter())
         self.addParameter(QgsProcessingParameterVectorDestination(
@@ -35,7 +50,7 @@ class ExportFieldAlgorithm(InBetweenAlgorithm):
         self.addParameter(QgsProcessingParameterFileDestination(
             "OUTPUT_NETCDF", "Field as CF-NetCDF mesh", "NetCDF (*.nc)", optional=True, createByDefault=False))
         self.addParameter(QgsProcessingParameterFileDestination(
-            "OUTPUT_PLOT", "Field plot with streamlines", "PNG (*.png)", optional=True, createByDefault=False))
+            "OUTPUT_PLOT", "Map of the motion (PNG)", "PNG (*.png)", optional=True, createByDefault=False))
 
     def required_packages(self, parameters, context):
         return model_packages(self, parameters, context, self.PACKAGES)
@@ -47,15 +62,30 @@ class ExportFieldAlgorithm(InBetweenAlgorithm):
                                plot_sample_indices, plot_sampled_field_png, rows_of, sample_indices,
                                sampled_field_arrays, write_field_gpkg, write_sampled_field_netcdf)
 
+        from .inputs import pair_paths
+        from .outputs import check_file, writing
+        from .raster_io import InputError
+
         device = P.enum_string(self, parameters, "DEVICE", context)
+        path = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
+        if not path.lower().endswith(".gpkg"):
+            path = path.rsplit(".", 1)[0] + ".gpkg" if "." in path.rsplit("/", 1)[-1] else path + ".gpkg"
+            feedback.pushWarning(f"The field is written as a GeoPackage: {path}")
+        netcdf = self.parameterAsFileOutput(parameters, "OUTPUT_NETCDF", context)
+        plot = self.parameterAsFileOutput(parameters, "OUTPUT_PLOT", context)
+        inputs = pair_paths(self, parameters, context)
+        check_file(path, "OUTPUT", feedback, protect=inputs)
+        check_file(netcdf, "OUTPUT_NETCDF", feedback, protect=inputs, extensions=(".nc",))
+        check_file(plot, "OUTPUT_PLOT", feedback, protect=inputs, extensions=(".png",))
         runner, _header, source, times, _first = model_source_times(self, parameters, context, feedback, device)
         grid = source.grid
         if not grid.georeferenced:
             feedback.pushWarning("The rasters have no georeference: u, v and speed are in pixels per second.")
         spacing = self.parameterAsInt(parameters, "SPACING", context)
-        netcdf = self.parameterAsFileOutput(parameters, "OUTPUT_NETCDF", context)
-        plot = self.parameterAsFileOutput(parameters, "OUTPUT_PLOT", context)
         n, h, w = runner.steps, grid.height, grid.width
+        if spacing // 2 >= min(h, w):
+            raise InputError(f"SPACING ({spacing} px) leaves no sample on FIRST ({w} × {h} px); use at most "
+                             f"{2 * min(h, w) - 1}, e.g. {max(1, min(h, w) // 4)}.")
         # Every output keeps only its samples of the streamed field (and of FIRST, for the plot).
         samples = BlockSamples((n, 2), sample_indices(h, spacing), sample_indices(w, spacing))
         nc = field = background = None
@@ -81,18 +111,22 @@ class ExportFieldAlgorithm(InBetweenAlgorithm):
                 background.add(r, g, x0)
         feedback.setProgress(60)
         rows = rows_of(sampled_field_arrays(samples.values, samples.rows, samples.cols, grid, times))
-        path = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
-        if not path.lower().endswith(".gpkg"):
-            path = path.rsplit(".", 1)[0] + ".gpkg" if "." in path.rsplit("/", 1)[-1] else path + ".gpkg"
-            feedback.pushWarning(f"The field is written as a GeoPackage: {path}")
-        write_field_gpkg(rows, grid, path)
+        with writing("OUTPUT", path):
+            write_field_gpkg(rows, grid, path)
         feedback.pushInfo(f"Wrote {len(rows)} vectors over {n} steps to {path}")
+        if not rows:
+            feedback.pushWarning("No vector was written: FIRST or SECOND is nodata at every sample location; "
+                                 "use a smaller SPACING.")
         outputs = {"OUTPUT": path}
         if netcdf:
-            outputs["OUTPUT_NETCDF"] = write_sampled_field_netcdf(nc.values, nc.rows, nc.cols, grid, times, netcdf)
+            with writing("OUTPUT_NETCDF", netcdf):
+                outputs["OUTPUT_NETCDF"] = write_sampled_field_netcdf(nc.values, nc.rows, nc.cols, grid, times,
+                                                                      netcdf)
         if plot:
-            outputs["OUTPUT_PLOT"] = plot_sampled_field_png(field.values, field.rows, field.cols, (h, w),
-                                                            background.values, plot)
-        load_field_on_completion(path, context)
+            with writing("OUTPUT_PLOT", plot):
+                outputs["OUTPUT_PLOT"] = plot_sampled_field_png(field.values, field.rows, field.cols, (h, w),
+                                                                background.values, plot, times=times, grid=grid)
+        if not field_written(path, times, context):
+            feedback.pushWarning(f"Could not save the arrow style into {path}; QGIS will draw plain points.")
         return outputs
 

@@ -19,7 +19,7 @@ class ExportOnnxAlgorithm(InBetweenAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterFile("MODEL", "Model file (from Train in-between model)",
-                                                     extension=P.MODEL_EXTENSION))
+                                                     fileFilter=f"{P.MODEL_FILTER};;All files (*)"))
         self.addParameter(QgsProcessingParameterFileDestination("OUTPUT", "ONNX model", "ONNX model (*.onnx)"))
 
     def execute(self, parameters, context, feedback):
@@ -29,6 +29,9 @@ class ExportOnnxAlgorithm(InBetweenAlgorithm):
         out = self.parameterAsFileOutput(parameters, "OUTPUT", context)
         if not out.lower().endswith(".onnx"):
             out += ".onnx"
+        from .outputs import check_file
+
+        check_file(out, "OUTPUT", feedback, protect=(model_path,))
         diff = export_onnx(model_path, out)
         feedback.pushInfo(f"Wrote {out}; largest difference to PyTorch on test tiles: frames "
                           f"{diff['frames']:.2e}, fields {diff['fields']:.2e} (normalised units / pixels)")

@@ -5,27 +5,43 @@ from qgis.core import (QgsProcessingOutputMultipleLayers, QgsProcessingParameter
 from .base import InBetweenAlgorithm
 from . import params as P
 from .inputs import model_packages, model_source_times
-from .loading import load_frames_on_completion
+from .loading import frames_written
 
 
 class GenerateFramesAlgorithm(InBetweenAlgorithm):
     NAME = "generateframes"
-    DISPLAY = "Generate intermediate frames"
-    HELP = ("Runs a trained model on FIRST and SECOND and writes one GeoTIFF per time t0 + jΔt, j = 0..N "
-            "(frame_000.tif …), with FIRST's grid, CRS, nodata and data type and the time in TIFFTAG_DATETIME. "
-            "In QGIS the frames load as a group of temporal layers that the Temporal Controller plays. "
-            "Optionally writes a .qgz project with the group set up and an animated GIF. "
-            "Whole scenes are streamed: the pair is read window by window, the model runs tile by tile and "
-            "each finished block goes straight into every frame file, so memory does not grow with the raster. "
-            "MODEL may be a .onnx export (Export model to ONNX): it then runs with onnxruntime alone.")
+    DISPLAY = "Step 2: Generate intermediate frames"
+    GROUP = "workflow"
+    HELP_ANCHOR = "in-the-qgis-desktop"
+    HELP = ("<p>Uses a model from step 1 to make the images between the first and the second image: one GeoTIFF "
+            "per step (frame_000.tif is the first image's time, the last frame the second image's), on the first "
+            "image's grid, each with its time.</p><p>In QGIS the frames load as the group \"In-between frames\", "
+            "coloured alike (a radar reflectivity scale for dBZ data), and the Temporal Controller is set to step "
+            "from frame to frame: press Play. A style file (.qml) beside each frame keeps the colours when the "
+            "files are opened later.</p><p>Leave the two images empty to use the pair the model was trained on. "
+            "Optionally writes a QGIS project with everything set up and an animated GIF. Large images are "
+            "processed piece by piece, so memory does not grow with their size. The model may also be its "
+            ".onnx export (Export model to ONNX), which runs without PyTorch.</p>")
+    PARAMETER_HELP = dict(P.PAIR_FROM_MODEL_HELP, **{
+        "MODEL": "The model file written by step 1 (Train in-between model), or its .onnx export.",
+        "START_TIME": "Time of the first frame; empty: the time the model was trained with.",
+        "END_TIME": "Time of the last frame; empty: the time the model was trained with.",
+        "DEVICE": "auto uses the graphics card (CUDA) when there is one, else the CPU.",
+        "OUTPUT_FOLDER": "Folder for frame_000.tif, frame_001.tif, ... (and their .qml styles).",
+        "OUTPUT_PROJECT": "A .qgz that opens with the frames ready to play (useful after qgis_process).",
+        "OUTPUT_ANIMATION": "The frames as an animated GIF.",
+    })
+    ADVANCED = ("START_TIME", "END_TIME", "DEVICE")
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(P.model_parameter())
-        P.add_parameters(self, P.pair_parameters() + P.time_parameters("(empty: from the model)"))
+        P.add_parameters(self, P.pair_parameters(from_model=True)
+                         + P.time_parameters("(empty: from the pair's metadata, else the model)"))
+        self.addParameter(P.band_parameter())
         self.addParameter(P.device_parameter())
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT_FOLDER", "Output folder"))
         self.addParameter(QgsProcessingParameterFileDestination(
-            "OUTPUT_PROJECT", "QGIS project with the frames (for qgis_process users)", "QGIS project (*.qgz)",
+            "OUTPUT_PROJECT", "QGIS project with the frames", "QGIS project (*.qgz)",
             optional=True, createByDefault=False))
         self.addParameter(QgsProcessingParameterFileDestination(
             "OUTPUT_ANIMATION", "Animation", "Animated GIF (*.gif)", optional=True, createByDefault=False))
@@ -37,12 +53,21 @@ class GenerateFramesAlgorithm(InBetweenAlgorithm):
     def execute(self, parameters, context, feedback):
         from ..model.inference import iter_blocks
         from ..model.training import TrainingCanceled
-        from .raster_io import FrameWriter
+        from .inputs import pair_paths
+        from .outputs import check_file, writing
+        from .raster_io import FrameWriter, plan_frame_folder
 
         device = P.enum_string(self, parameters, "DEVICE", context)
-        runner, _header, source, times, first = model_source_times(self, parameters, context, feedback, device)
         folder = self.parameterAsString(parameters, "OUTPUT_FOLDER", context)
-        with FrameWriter(folder, source.grid, times, len(times), first_path=first) as writer:
+        project = self.parameterAsFileOutput(parameters, "OUTPUT_PROJECT", context)
+        animation = self.parameterAsFileOutput(parameters, "OUTPUT_ANIMATION", context)
+        inputs = pair_paths(self, parameters, context)
+        check_file(project, "OUTPUT_PROJECT", feedback, protect=inputs)
+        check_file(animation, "OUTPUT_ANIMATION", feedback, protect=inputs, extensions=(".gif",))
+        runner, _header, source, times, first = model_source_times(self, parameters, context, feedback, device)
+        for note in plan_frame_folder(folder, len(times), protect=inputs).notes:  # before any inference
+            feedback.pushInfo(note)
+        with FrameWriter(folder, source.grid, times, len(times), first_path=first, protect=inputs) as writer:
             for row, col, block in iter_blocks(runner, source, "frames",
                                                progress=P.progress_callback(feedback, 0, 95),
                                                is_canceled=feedback.isCanceled):
@@ -52,17 +77,17 @@ class GenerateFramesAlgorithm(InBetweenAlgorithm):
             paths = writer.commit()
         feedback.pushInfo(f"Wrote {len(paths)} frames to {folder}")
         outputs = {"OUTPUT_FOLDER": folder, "OUTPUT_LAYERS": paths}
-        project = self.parameterAsFileOutput(parameters, "OUTPUT_PROJECT", context)
         if project:
             from ..plugin.layers import write_project
 
-            outputs["OUTPUT_PROJECT"] = write_project(project, paths, times)
-        animation = self.parameterAsFileOutput(parameters, "OUTPUT_ANIMATION", context)
+            with writing("OUTPUT_PROJECT", project):
+                outputs["OUTPUT_PROJECT"] = write_project(project, paths, times)
         if animation:
             from .animation import write_gif
 
-            outputs["OUTPUT_ANIMATION"] = write_gif(frames_preview(paths), times, animation)
-        load_frames_on_completion(paths, times, context)
+            with writing("OUTPUT_ANIMATION", animation):
+                outputs["OUTPUT_ANIMATION"] = write_gif(frames_preview(paths), times, animation)
+        frames_written(paths, times, context)
         return outputs
 
 

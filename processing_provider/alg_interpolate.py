@@ -4,7 +4,7 @@ from qgis.core import (QgsProcessingOutputMultipleLayers, QgsProcessingParameter
 
 from .base import InBetweenAlgorithm
 from . import params as P
-from .loading import load_frames_on_completion
+from .loading import frames_written
 
 METHODS = ["linear", "opticalflow", "ot", "imageadvection", "latent"]
 
@@ -23,6 +23,7 @@ class InterpolateAlgorithm(InBetweenAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802
         P.add_parameters(self, P.pair_parameters())
+        self.addParameter(P.band_parameter())
         self.addParameter(QgsProcessingParameterNumber("STEPS", "Steps N (intermediate frames + 1)", defaultValue=10,
                                                        type=QgsProcessingParameterNumber.Integer, minValue=1))
         self.addParameter(QgsProcessingParameterEnum("METHOD", "Method", options=METHODS, defaultValue="opticalflow",
@@ -33,12 +34,16 @@ class InterpolateAlgorithm(InBetweenAlgorithm):
 
     def execute(self, parameters, context, feedback):
         from ..model.baselines import interpolate
-        from .inputs import pair_and_times
-        from .raster_io import write_frames
+        from .inputs import pair_and_times, pair_paths
+        from .raster_io import plan_frame_folder, write_frames
         from .times import frame_times
 
-        pair, t0, t1, first, _second = pair_and_times(self, parameters, context, feedback)
         steps = self.parameterAsInt(parameters, "STEPS", context)
+        folder = self.parameterAsString(parameters, "OUTPUT_FOLDER", context)
+        inputs = pair_paths(self, parameters, context)
+        for note in plan_frame_folder(folder, steps + 1, protect=inputs).notes:  # before any work
+            feedback.pushInfo(note)
+        pair, t0, t1, first, _second = pair_and_times(self, parameters, context, feedback)
         method = P.enum_string(self, parameters, "METHOD", context)
         if method == "latent":
             frames = self._latent(pair, steps, feedback)
@@ -48,9 +53,8 @@ class InterpolateAlgorithm(InBetweenAlgorithm):
         if feedback.isCanceled():
             raise ValueError("Canceled; no frames were written.")
         times = frame_times(t0, t1, steps)
-        folder = self.parameterAsString(parameters, "OUTPUT_FOLDER", context)
-        paths = write_frames(frames, pair.grid, times, folder, first_path=first)
-        load_frames_on_completion(paths, times, context)
+        paths = write_frames(frames, pair.grid, times, folder, first_path=first, protect=inputs)
+        frames_written(paths, times, context)
         return {"OUTPUT_FOLDER": folder, "OUTPUT_LAYERS": paths}
 
     @staticmethod

@@ -1,54 +1,94 @@
 """inbetween:train: learn the latent dynamics of one image pair and save the model file."""
 import os
+import time
 
 from qgis.core import (QgsProcessingException, QgsProcessingParameterEnum,
                        QgsProcessingParameterFileDestination, QgsProcessingParameterNumber)
 
-from .base import InBetweenAlgorithm
+from .base import InBetweenAlgorithm, Progress, elapsed
 from . import params as P
 
 PRESETS = ["fast", "paper-example-1", "paper-example-2", "paper-example-3"]
 MODES = ["accurate", "paper"]
 OVERRIDES = ("ITERATIONS", "BATCH_SIZE", "PATCH_SIZE", "STRIDE")
+MOTION_SHARE = 5.0  # % of the progress bar for the initial motion estimate (seconds on large images)
 
 
 class TrainAlgorithm(InBetweenAlgorithm):
     NAME = "train"
-    DISPLAY = "Train in-between model"
-    HELP = ("Trains the latent space dynamics model on FIRST (t0) and SECOND (t1) and writes one model file. "
-            "PRESET picks the network sizes and training schedule (fast: CPU-friendly; paper-example-1/2/3: "
-            "the seed paper's Tables 2-4). MODE accurate (default) starts the advection fields from a classical "
-            "flow estimate and blends forward and backward latent advection; paper is the seed paper's method as "
-            "published. Times are read from the rasters' metadata when START_TIME/END_TIME are empty. "
-            "SECOND is warped onto FIRST's grid when the grids differ. Nodata is masked out of the loss.")
+    DISPLAY = "Step 1: Train in-between model"
+    GROUP = "workflow"
+    HELP_ANCHOR = "in-the-qgis-desktop"
+    HELP = ("<p>Learns how the scene moves between the <b>first image</b> and the <b>second image</b> (two rasters "
+            "of the same place at two times, e.g. radar reflectivity an hour apart) and saves what it learned in "
+            "one model file. Step 2 (Generate intermediate frames) and step 3 (Export advection field) use it.</p>"
+            "<p>The times are read from the images' metadata; fill in the two times only when the images have "
+            "none. If the second image has another grid or CRS it is warped onto the first one's. Nodata is "
+            "ignored.</p><p>The <b>fast</b> preset trains in a minute or two on a laptop; the paper-example "
+            "presets are the published network sizes and need a GPU. The Advanced parameters change the "
+            "training schedule, the processor used and the random seed.</p>")
+    PARAMETER_HELP = {
+        "FIRST": "The earlier image (time t0).",
+        "SECOND": "The later image (time t1) of the same place.",
+        "START_TIME": "When the first image was taken. Leave empty to read it from the image's metadata "
+                      "(e.g. TIFFTAG_DATETIME). A time without a zone is UTC.",
+        "END_TIME": "When the second image was taken. Leave empty to read it from the image's metadata.",
+        "STEPS": "How many equal steps lead from the first to the second image: 10 gives 9 frames in between "
+                 "(11 frames with both ends).",
+        "PRESET": "fast: a small network for a CPU. paper-example-1/2/3: the published network sizes (GPU).",
+        "MODE": "accurate (recommended): starts from a classical motion estimate and blends the motion from both "
+                "ends. paper: the method exactly as published.",
+        "ITERATIONS": "Training iterations; empty: as the preset says. More is slower and usually a bit better.",
+        "BATCH_SIZE": "Image patches per iteration; empty: from the preset.",
+        "PATCH_SIZE": "Side of the square image patches trained on, in pixels; empty: from the preset.",
+        "STRIDE": "Distance between patch positions, in pixels; empty: from the preset.",
+        "DEVICE": "auto uses the graphics card (CUDA) when there is one, else the CPU.",
+        "SEED": "The same seed, images and settings on a CPU give the same model file.",
+        "OUTPUT_MODEL": "Where to save the trained model (.inbetween).",
+        "OUTPUT_LOSS_PLOT": "A PNG with the training error per iteration, to judge whether training converged.",
+    }
+    ADVANCED = ("MODE",) + OVERRIDES + ("DEVICE", "SEED")
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        P.add_parameters(self, P.pair_parameters() + P.time_parameters("(empty: from metadata)"))
-        self.addParameter(QgsProcessingParameterNumber("STEPS", "Evolution steps N (intermediate frames + 1)",
+        P.add_parameters(self, P.pair_parameters() + P.time_parameters("(empty: from the image)"))
+        self.addParameter(P.band_parameter())
+        self.addParameter(QgsProcessingParameterNumber("STEPS", "Number of steps from the first to the second "
+                                                       "image (frames in between + 1)",
                                                        type=QgsProcessingParameterNumber.Integer,
                                                        defaultValue=10, minValue=1, maxValue=1000))
         self.addParameter(QgsProcessingParameterEnum("PRESET", "Preset", options=PRESETS, defaultValue="fast",
                                                      usesStaticStrings=True))
-        self.addParameter(QgsProcessingParameterEnum("MODE", "Mode", options=MODES, defaultValue="accurate",
+        self.addParameter(QgsProcessingParameterEnum("MODE", "Method", options=MODES, defaultValue="accurate",
                                                      usesStaticStrings=True))
-        for name, label in zip(OVERRIDES, ("Iterations", "Batch size", "Patch size (px)", "Patch stride (px)")):
+        for name, label in zip(OVERRIDES, ("Training iterations", "Batch size", "Patch size (pixels)",
+                                           "Patch stride (pixels)")):
             self.addParameter(QgsProcessingParameterNumber(
-                name, f"{label} (empty: from preset)", type=QgsProcessingParameterNumber.Integer,
+                name, f"{label} (empty: from the preset)", type=QgsProcessingParameterNumber.Integer,
                 optional=True, minValue=1))
         self.addParameter(P.device_parameter())
         self.addParameter(QgsProcessingParameterNumber("SEED", "Random seed", defaultValue=0,
                                                        type=QgsProcessingParameterNumber.Integer, minValue=0))
         self.addParameter(QgsProcessingParameterFileDestination("OUTPUT_MODEL", "Model file", P.MODEL_FILTER))
         self.addParameter(QgsProcessingParameterFileDestination(
-            "OUTPUT_LOSS_PLOT", "Loss history plot", "PNG (*.png)", optional=True, createByDefault=True))
+            "OUTPUT_LOSS_PLOT", "Training error plot", "PNG (*.png)", optional=True, createByDefault=True))
 
     def execute(self, parameters, context, feedback):
         from ..model.modelfile import save_model
         from ..model.presets import make_config
         from ..model.training import TrainingCanceled, train_pair
         from .loss_plot import plot_loss
-        from .inputs import pair_and_times
+        from .inputs import pair_and_times, pair_paths
+        from .outputs import check_file, writing
 
+        # every destination is checked before the pair is read or a single iteration is run
+        path = self.parameterAsFileOutput(parameters, "OUTPUT_MODEL", context)
+        plot = self.parameterAsFileOutput(parameters, "OUTPUT_LOSS_PLOT", context)
+        inputs = pair_paths(self, parameters, context)
+        check_file(path, "OUTPUT_MODEL", feedback, protect=inputs)
+        check_file(plot, "OUTPUT_LOSS_PLOT", feedback, protect=inputs, extensions=(".png",))
+        if not path.lower().endswith("." + P.MODEL_EXTENSION):
+            feedback.pushInfo(f"OUTPUT_MODEL: {os.path.basename(path)} does not end in .{P.MODEL_EXTENSION}; "
+                              f"the model is recognised by its content, so it still opens as MODEL.")
         pair, t0, t1, first, second = pair_and_times(self, parameters, context, feedback)
         overrides = {name.lower(): self.parameterAsInt(parameters, name, context)
                      for name in OVERRIDES if parameters.get(name) not in (None, "")}
@@ -58,31 +98,38 @@ class TrainAlgorithm(InBetweenAlgorithm):
         feedback.pushInfo(f"Training {config.preset} ({config.mode} mode) on {pair.grid.width}×{pair.grid.height} px, "
                           f"{pair.x0.shape[0]} band(s), {t0.isoformat()} → {t1.isoformat()}")
         every = max(1, config.iterations // 20)
+        motion = Progress(feedback, "Estimating the motion", 0, MOTION_SHARE)
+        training = Progress(feedback, "Iteration", MOTION_SHARE, 100 - MOTION_SHARE)
+
+        def motion_progress(fraction, what):
+            if feedback.isCanceled():
+                raise TrainingCanceled("training canceled")
+            motion(round(100 * fraction), 100)
+            if fraction == 0 or what == "done":
+                feedback.pushInfo(f"Estimating the motion: {what} · {elapsed(time.time() - motion.t0)}")
 
         def progress(iteration, total, losses):
-            feedback.setProgress(100.0 * iteration / max(total, 1))
+            training(iteration, total)
             if iteration % every == 0 or iteration == total:
-                terms = ", ".join(f"{k} {v:.4g}" for k, v in losses.items() if isinstance(v, float))
-                feedback.pushInfo(f"iteration {iteration}/{total}: {terms}")
+                training.line(iteration, total, f"error {losses['loss']:.4g}")
 
         try:
             result = train_pair(pair.x0, pair.x1, pair.valid, config=config,
                                 device=P.enum_string(self, parameters, "DEVICE", context),
                                 seed=self.parameterAsInt(parameters, "SEED", context),
-                                progress=progress, is_canceled=feedback.isCanceled, log=feedback.pushInfo)
+                                progress=progress, is_canceled=feedback.isCanceled, log=feedback.pushInfo,
+                                motion_progress=motion_progress)
         except TrainingCanceled:
             raise QgsProcessingException("Training was canceled; no model file was written.")
-        feedback.pushInfo(f"Trained in {result.seconds:.1f} s on {result.device}")
 
-        path = self.parameterAsFileOutput(parameters, "OUTPUT_MODEL", context)
         header = {"times": [t0.isoformat(), t1.isoformat()], "crs_wkt": pair.grid.crs_wkt,
                   "geotransform": list(pair.grid.geotransform) if pair.grid.geotransform else None,
                   "width": pair.grid.width, "height": pair.grid.height, "band_count": int(pair.x0.shape[0]),
-                  "band_names": list(pair.grid.band_names), "georeferenced": pair.grid.georeferenced,
-                  "sources": [first, second]}
+                  "band_names": list(pair.grid.band_names), "band_indices": list(pair.grid.band_indices),
+                  "georeferenced": pair.grid.georeferenced, "sources": [first, second]}
         save_model(path, result, header)  # written to a temporary name, moved into place when complete
         outputs = {"OUTPUT_MODEL": path}
-        plot = self.parameterAsFileOutput(parameters, "OUTPUT_LOSS_PLOT", context)
         if plot:
-            outputs["OUTPUT_LOSS_PLOT"] = plot_loss(result.history, plot, title=os.path.basename(path))
+            with writing("OUTPUT_LOSS_PLOT", plot):
+                outputs["OUTPUT_LOSS_PLOT"] = plot_loss(result.history, plot, title=os.path.basename(path))
         return outputs

@@ -34,8 +34,14 @@ def write_gif(frames, times, path, fps=4, cmap="viridis"):
         label.set_text(f"{times[j]:%Y-%m-%d %H:%M:%S} UTC  (frame {j})")
         return art, label
 
-    partial = path + ".part.gif"
-    FuncAnimation(fig, update, frames=len(frames), blit=False).save(partial, writer=PillowWriter(fps=fps))
-    plt.close(fig)
-    os.replace(partial, path)
+    partial = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.{os.getpid()}.part.gif")
+    try:
+        FuncAnimation(fig, update, frames=len(frames), blit=False).save(partial, writer=PillowWriter(fps=fps))
+        os.replace(partial, path)
+    except BaseException:
+        if os.path.exists(partial):
+            os.remove(partial)
+        raise
+    finally:
+        plt.close(fig)
     return path

@@ -437,8 +437,10 @@ def write_sampled_field_netcdf(samples, rows, cols, grid, times, path):
             _attr_str(crs, "crs_wkt", srs.ExportToWkt())
             for k, val in _cf_grid_mapping(srs).items():
                 _attr_str(crs, k, val) if isinstance(val, str) else _attr_num(crs, k, val)
-        for name, arr, long_name in (("u", u, "x-component of velocity"),
-                                     ("v", v, "y-component of velocity")):
+        # MDAL names the mesh's vector group after what follows "x-component of": the unit shows in its legend
+        shown = {"m s-1": "m/s", "pixel s-1": "pixels/s"}.get(units, units)
+        for name, arr, long_name in (("u", u, f"x-component of velocity ({shown})"),
+                                     ("v", v, f"y-component of velocity ({shown})")):
             var = rg.CreateMDArray(name, [dt_, dy, dx], f32, ["COMPRESS=DEFLATE", "ZLEVEL=4"])
             var.SetNoDataValueDouble(float("nan"))
             var.Write(np.ascontiguousarray(arr))
@@ -501,8 +503,7 @@ def plot_field_png(fields, background, grid, path, step=None, times=None, title=
                    max_grid=120, dpi=110, valid=None):
     """Streamlines of the mean (or ``step``) field over a background image, saved as PNG (Agg).
 
-    Drawn in pixel coordinates like the seed's figures (image up = north for north-up grids);
-    streamline colour is the speed in pixels per step. No streamlines where the background is NaN
+    Drawn in map coordinates with the streamline colour in m/s (see ``plot_sampled_field_png``). No streamlines where the background is NaN
     (in any band) or ``valid`` (H, W) is False. The field is sampled at ``plot_sample_indices``, the
     background at ``background_indices``, and drawn by ``plot_sampled_field_png``.
     """
@@ -520,15 +521,45 @@ def plot_field_png(fields, background, grid, path, step=None, times=None, title=
         keep &= _sample(np.asarray(valid, bool), rows, cols)
     sampled = np.where(keep, _sample(fields, rows, cols), np.float32(np.nan))
     return plot_sampled_field_png(sampled, rows, cols, (h, w), small, path, step=step, times=times,
-                                  title=title, density=density, dpi=dpi)
+                                  title=title, density=density, dpi=dpi, grid=grid)
+
+
+def _map_axes(grid, rows, cols, shape, seconds, U, V):
+    """For a north-up georeferenced ``grid``: (extent, xs, ys, u, v, x label, y label, speed label) with the
+    sample positions in map coordinates (increasing, as streamplot needs) and u, v in m/s; else None."""
+    if grid is None or not grid.georeferenced or seconds is None:
+        return None
+    gt = grid.effective_geotransform
+    if gt[2] != 0 or gt[4] != 0:
+        return None  # rotated: streamlines need an axis-aligned grid
+    h, w = shape
+    cc, rr = np.meshgrid(cols.astype(np.float64), rows.astype(np.float64))
+    _x, _y, u, v = displacement_to_velocity(U, V, cc, rr, grid, seconds)
+    xs, ys = gt[0] + (cols + 0.5) * gt[1], gt[3] + (rows + 0.5) * gt[5]
+    if gt[1] < 0:
+        xs, u, v = xs[::-1], u[:, ::-1], v[:, ::-1]
+    if gt[5] < 0:
+        ys, u, v = ys[::-1], u[::-1], v[::-1]
+    x0, x1 = sorted((gt[0], gt[0] + w * gt[1]))
+    y0, y1 = sorted((gt[3], gt[3] + h * gt[5]))
+    srs = grid.srs()
+    if srs is not None and srs.IsGeographic():
+        xlabel, ylabel = "longitude (°)", "latitude (°)"
+    else:
+        unit = srs.GetLinearUnitsName() if srs is not None else "map units"
+        xlabel, ylabel = f"x, easting ({unit})", f"y, northing ({unit})"
+    speed = "speed (m/s)" if srs is not None else "speed (map units/s)"
+    return (x0, x1, y0, y1), xs, ys, u, v, xlabel, ylabel, speed
 
 
 def plot_sampled_field_png(sampled, rows, cols, shape, background, path, step=None, times=None, title=None,
-                           density=1.2, dpi=110):
+                           density=1.2, dpi=110, grid=None):
     """``plot_field_png`` for a field already sampled at pixel rows × cols of an H × W (``shape``) grid:
     ``sampled`` (N, 2, len(rows), len(cols)) pixel displacements, NaN where no streamline may go (rows,
     cols from ``plot_sample_indices``); ``background`` None, (h, w) or (C, h, w) already reduced (from
-    ``background_indices``), NaN = nodata, drawn over the whole H × W extent. Written to a temp name,
+    ``background_indices``), NaN = nodata, drawn over the whole H × W extent. With a north-up georeferenced
+    ``grid`` and the ``times`` the plot is in map coordinates and the colour bar in m/s, like the layers;
+    otherwise in pixels, the colour bar in pixels per step, and the plot says why. Written to a temp name,
     then moved."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -550,28 +581,44 @@ def plot_sampled_field_png(sampled, rows, cols, shape, background, path, step=No
         bg = np.asarray(background, np.float32)
         if bg.ndim == 3:
             bg = bg[0] if bg.shape[0] in (1, 2) or bg.shape[0] > 4 else np.nanmean(bg[:3], axis=0)
+    seconds = None
+    if times is not None and len(times) > 1:
+        secs = step_seconds(times)
+        seconds = secs[step] if step is not None else float(np.mean(secs))
+    on_map = _map_axes(grid, rows, cols, (h, w), seconds, U, V)
     fig = Figure(figsize=(7, 7 * h / max(w, 1) + 0.6), dpi=dpi)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
+    if on_map is not None:
+        extent, xs, ys, U, V, xlabel, ylabel, speed_label = on_map
+        speed = np.hypot(U, V)
+        image_extent = (extent[0], extent[1], extent[2], extent[3])  # row 0 at the top (north-up)
+    else:
+        xs, ys = cols + 0.5, rows + 0.5
+        image_extent = (0, w, h, 0)
+        xlabel, ylabel = "column (pixels)", "row (pixels)"
+        why = "no georeference" if grid is None or not grid.georeferenced else (
+            "rotated grid" if seconds is not None else "no times")
+        speed_label = f"displacement per step (pixels; {why})"
     if bg is not None:
         lo, hi = np.nanpercentile(bg, [1, 99]) if np.isfinite(bg).any() else (0, 1)
-        ax.imshow(bg, cmap="gray", vmin=lo, vmax=hi, extent=(0, w, h, 0), interpolation="nearest")
+        ax.imshow(bg, cmap="gray", vmin=lo, vmax=hi, extent=image_extent, interpolation="nearest")
     ok = np.isfinite(U) & np.isfinite(V)
     if ok.sum() >= 4 and np.nanmax(np.where(ok, speed, np.nan)) > 0:
         from matplotlib.colors import Normalize
         U = np.where(ok, U, 0.0)
         V = np.where(ok, V, 0.0)
-        # y axis points down (image rows), so V (+rows) is drawn as given.
-        strm = ax.streamplot(cols + 0.5, rows + 0.5, np.ma.masked_where(~ok, U), np.ma.masked_where(~ok, V),
+        # pixel axes: y points down (image rows), so V (+rows) is drawn as given; map axes: y up, V north
+        strm = ax.streamplot(xs, ys, np.ma.masked_where(~ok, U), np.ma.masked_where(~ok, V),
                              color=np.where(ok, speed, np.nan), cmap="plasma", density=density,
                              norm=Normalize(0.0, float(np.nanmax(np.where(ok, speed, np.nan)))),
                              linewidth=1.0, arrowsize=1.4)
         cb = fig.colorbar(strm.lines, ax=ax, fraction=0.046, pad=0.04)
-        cb.set_label("displacement per step (pixels)")
-    ax.set_xlim(0, w)
-    ax.set_ylim(h, 0)
-    ax.set_xlabel("column (pixels)")
-    ax.set_ylabel("row (pixels)")
+        cb.set_label(speed_label)
+    ax.set_xlim(image_extent[0], image_extent[1])
+    ax.set_ylim(image_extent[2], image_extent[3])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     if title is None:
         if step is None:
             title = "Advection field, mean over steps"

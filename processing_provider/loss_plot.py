@@ -22,9 +22,15 @@ def plot_loss(history, path, title=""):
     ax.grid(alpha=0.3)
     if keys:
         ax.legend(fontsize=8)
-    partial = path + ".part.png"
+    partial = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.{os.getpid()}.part")
     fig.tight_layout()
-    fig.savefig(partial)
-    plt.close(fig)
-    os.replace(partial, path)
+    try:
+        fig.savefig(partial, format="png")
+        os.replace(partial, path)
+    except BaseException:
+        if os.path.exists(partial):
+            os.remove(partial)
+        raise
+    finally:
+        plt.close(fig)
     return path

@@ -1,10 +1,8 @@
 """Provider `inbetween`: lists the algorithms; each lives in its own module."""
-from pathlib import Path
-
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
-ICON = str(Path(__file__).resolve().parents[1] / "icons" / "icon.svg")
+from .base import ICON
 
 
 class InBetweenProvider(QgsProcessingProvider):
@@ -30,7 +28,8 @@ class InBetweenProvider(QgsProcessingProvider):
         from .alg_interpolate import InterpolateAlgorithm
         from .alg_evaluate import EvaluateAlgorithm
         from .alg_exportonnx import ExportOnnxAlgorithm
+        from .alg_pipeline import PipelineAlgorithm
 
-        for alg in (TrainAlgorithm(), GenerateFramesAlgorithm(), ExportFieldAlgorithm(), InterpolateAlgorithm(),
-                    EvaluateAlgorithm(), ExportOnnxAlgorithm()):
+        for alg in (TrainAlgorithm(), GenerateFramesAlgorithm(), ExportFieldAlgorithm(), PipelineAlgorithm(),
+                    InterpolateAlgorithm(), EvaluateAlgorithm(), ExportOnnxAlgorithm()):
             self.addAlgorithm(alg)

@@ -132,8 +132,15 @@ def _read_masked(ds, bands, label, warnings, extra_nodata=None):
                         warnings=warnings)
 
 
-def _select_bands(ds, label, warnings):
-    """Data bands to use: drop a constant opaque alpha band; returns (bands, alpha_band or None)."""
+def _select_bands(ds, label, warnings, chosen=None):
+    """Data bands to use: ``chosen`` (1-based, the BANDS parameter) when given, else all but an alpha band
+    (used as the mask); returns (bands, alpha_band or None)."""
+    if chosen:
+        missing = [b for b in chosen if not 1 <= int(b) <= ds.RasterCount]
+        if missing:
+            raise InputError(f"BANDS: {label} has {ds.RasterCount} band(s), so band {missing[0]} does not exist; "
+                             f"choose bands 1 to {ds.RasterCount}.")
+        return [int(b) for b in chosen], None
     bands = list(range(1, ds.RasterCount + 1))
     alpha = None
     if len(bands) > 1:
@@ -212,23 +219,32 @@ def warp_onto(arr, src_gt, src_wkt, grid, resample="bilinear"):
     return out
 
 
-def _open_pair(first_path, second_path, min_size, warnings):
-    """Open FIRST and SECOND, check their sizes and band counts; (ds0, ds1, bands0, bands1)."""
+def _open_pair(first_path, second_path, min_size, warnings, bands=None):
+    """Open FIRST and SECOND, check their sizes and band counts; (ds0, ds1, bands0, bands1).  ``bands``:
+    the 1-based bands to use in both (BANDS), None for all."""
     ds0 = open_raster(first_path, "FIRST")
     ds1 = open_raster(second_path, "SECOND")
     for ds, label in ((ds0, "FIRST"), (ds1, "SECOND")):
         if ds.RasterXSize < min_size or ds.RasterYSize < min_size:
             raise InputError(f"{label} is {ds.RasterXSize} × {ds.RasterYSize} pixels; at least "
                              f"{min_size} × {min_size} are needed.")
-    bands0, _ = _select_bands(ds0, "FIRST", warnings)
-    bands1, _ = _select_bands(ds1, "SECOND", warnings)
+    bands0, _ = _select_bands(ds0, "FIRST", warnings, bands)
+    bands1, _ = _select_bands(ds1, "SECOND", warnings, bands)
     if len(bands0) != len(bands1):
         raise InputError(f"FIRST has {len(bands0)} band(s) and SECOND has {len(bands1)}; both images "
-                         f"need the same bands.")
+                         f"need the same bands (choose them with BANDS).")
     return ds0, ds1, bands0, bands1
 
 
-def read_pair(first_path, second_path, min_size=16, min_valid_fraction=0.0):
+def _check_not_empty(*arrays):
+    """InputError when an image (as read, before any warping) is all nodata."""
+    for arr, label in zip(arrays, ("FIRST", "SECOND")):
+        if not np.isfinite(arr).all(axis=0).any():
+            raise InputError(f"{label} has no valid pixel: every pixel is nodata or masked; check the file and "
+                             f"its nodata value.")
+
+
+def read_pair(first_path, second_path, min_size=16, min_valid_fraction=0.0, bands=None):
     """Read FIRST and SECOND as float32 (C,H,W) arrays on FIRST's grid, with a validity mask.
 
     Each array is NaN at its own nodata/mask/NaN pixels; ``valid`` (H,W) is True where both are valid.
@@ -238,7 +254,7 @@ def read_pair(first_path, second_path, min_size=16, min_valid_fraction=0.0):
     constant images. Warnings (list of str) say what was done on the way.
     """
     warnings = []
-    ds0, ds1, bands0, bands1 = _open_pair(first_path, second_path, min_size, warnings)
+    ds0, ds1, bands0, bands1 = _open_pair(first_path, second_path, min_size, warnings, bands)
     nd0 = _metadata_nodata(ds0) if ds0.GetRasterBand(bands0[0]).GetNoDataValue() is None else None
     nd1 = _metadata_nodata(ds1) if ds1.GetRasterBand(bands1[0]).GetNoDataValue() is None else None
     grid = _grid_of(ds0, bands0)
@@ -250,9 +266,10 @@ def read_pair(first_path, second_path, min_size=16, min_valid_fraction=0.0):
         warnings.append(f"SECOND: nodata value {nd1:g} taken from the file's metadata.")
     x0 = _read_masked(ds0, bands0, "FIRST", warnings, nd0)
     x1 = _read_masked(ds1, bands1, "SECOND", warnings, nd1)
+    _check_not_empty(x0, x1)
 
     # Grey levels stored as RGB(A) (e.g. matplotlib PNGs): learn one band, not three copies.
-    if _is_grey_rgb(x0) and _is_grey_rgb(x1):
+    if not bands and _is_grey_rgb(x0) and _is_grey_rgb(x1):
         x0, x1 = x0[:1], x1[:1]
         grid.band_names = ["grey"]
         grid.nodata = grid.nodata[:1]
@@ -449,14 +466,15 @@ def write_geotiff(path, array, grid, gtype, nodata, metadata=None):
 
 
 def write_frames(frames, grid, times, folder, first_path=None, overwrite=True, progress=None,
-                 is_canceled=None, warnings=None, remove_stale=True):
+                 is_canceled=None, warnings=None, protect=()):
     """Write frames (N+1, C, H, W float32, NaN = nodata) as frame_000.tif ... in ``folder``.
 
     Each file has FIRST's grid, CRS, nodata and data type (rounded and clipped for integer types),
     TIFFTAG_DATETIME (UTC, seconds) and ACQUISITION_DATETIME (ISO 8601, exact). All files are written
     to a temporary folder inside ``folder`` and moved into place only when all are complete; on any
-    error or cancel nothing in ``folder`` changes. With ``remove_stale``, frame_NNN.tif files left by
-    an earlier, longer run are removed after a successful write. Returns the paths in order.
+    error or cancel nothing in ``folder`` changes. The folder is checked first (``plan_frame_folder``):
+    only frames an earlier In-between run wrote are replaced, never a file of ``protect`` (the inputs),
+    and no other file is removed. Returns the paths in order.
     ``progress(done, total)`` and ``is_canceled()`` are optional callables (the project's convention).
     """
     frames = np.asarray(frames)
@@ -472,15 +490,9 @@ def write_frames(frames, grid, times, folder, first_path=None, overwrite=True, p
     if times is not None and len(times) != n:
         raise InputError(f"{n} frames but {len(times)} times.")
     warnings = warnings if warnings is not None else []
-    folder = os.path.abspath(str(folder))
-    created = not os.path.isdir(folder)
-    os.makedirs(folder, exist_ok=True)
-    names = [frame_name(j, n) for j in range(n)]
-    if not overwrite:
-        clash = [nm for nm in names if os.path.exists(os.path.join(folder, nm))]
-        if clash:
-            raise InputError(f"{clash[0]} already exists in {folder} (overwrite is off).")
-    tmp = tempfile.mkdtemp(prefix=".inbetween-frames-", dir=folder)
+    plan = plan_frame_folder(folder, n, protect=protect, overwrite=overwrite)
+    folder, names, created = plan.folder, plan.names, plan.create()
+    tmp = _temp_dir(folder, FRAMES_TMP)
     try:
         for j in range(n):
             if is_canceled is not None and is_canceled():
@@ -490,11 +502,171 @@ def write_frames(frames, grid, times, folder, first_path=None, overwrite=True, p
             write_geotiff(os.path.join(tmp, names[j]), arr, grid, gtype, nodata, md)
             if progress is not None:
                 progress(j + 1, n)
-    except BaseException:
+    except BaseException as e:
         _discard(tmp, folder, created)
+        if isinstance(e, (OSError, RuntimeError)):
+            raise _write_error(folder, e) from e
         raise
-    _move_into_place(tmp, folder, names, remove_stale, created)
+    try:
+        _move_into_place(tmp, folder, names, created)
+    except (OSError, RuntimeError) as e:
+        raise _write_error(folder, e) from e
     return [os.path.join(folder, nm) for nm in names]
+
+
+def _write_error(folder, error):
+    """One sentence for a failed frame write (the partial files are removed by the caller)."""
+    text = error.strerror if isinstance(error, OSError) and error.strerror else \
+        (str(error).strip().splitlines() or [type(error).__name__])[-1]
+    return InputError(f"Could not write the frames in {folder}: {text}; no partial frame was left.")
+
+
+# Temporary folders inside an output folder carry the writing process's id, so that a later run can tell
+# the leftovers of a killed run (process gone) from a run still going on.
+FRAMES_TMP, BACKUP_TMP = ".inbetween-frames-", ".inbetween-backup-"
+_TMP_RE = re.compile(r"^\.inbetween-(frames|backup)-(?:(\d+)-)?")
+
+
+def _temp_dir(folder, prefix):
+    return tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=folder)
+
+
+def _process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def clean_leftovers(folder):
+    """Remove what a killed run left in ``folder``: its partial frames (``.inbetween-frames-PID-*``), and
+    put back the earlier frames it had set aside (``.inbetween-backup-PID-*``) where nothing took their
+    place. Folders of a process still running are left alone. Returns one line per folder cleaned."""
+    notes = []
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return notes
+    for nm in sorted(entries):
+        m = _TMP_RE.match(nm)
+        path = os.path.join(folder, nm)
+        if not m or not os.path.isdir(path) or (m.group(2) and _process_alive(int(m.group(2)))):
+            continue
+        if m.group(1) == "backup":
+            for f in os.listdir(path):
+                if not os.path.exists(os.path.join(folder, f)):
+                    os.replace(os.path.join(path, f), os.path.join(folder, f))
+            try:
+                os.rmdir(path)
+            except OSError:
+                notes.append(f"{path} holds frames an interrupted run set aside; they were left there.")
+                continue
+            notes.append(f"Put back the frames an interrupted run had set aside in {nm}.")
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+            notes.append(f"Removed {nm}, the partial frames of an interrupted run.")
+    return notes
+
+
+def _written_by_inbetween(path):
+    """True when ``path`` is a frame an In-between run wrote (it carries INBETWEEN_FRAME)."""
+    try:
+        with _quiet_gdal():
+            ds = gdal.OpenEx(str(path), gdal.OF_RASTER | gdal.OF_READONLY)
+        return ds is not None and ds.GetMetadataItem("INBETWEEN_FRAME") is not None
+    except RuntimeError:
+        return False
+
+
+class _quiet_gdal:
+    def __enter__(self):
+        gdal.PushErrorHandler("CPLQuietErrorHandler")
+
+    def __exit__(self, *exc):
+        gdal.PopErrorHandler()
+
+
+def _same_file(a, b):
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_writable_folder(folder, label):
+    """InputError unless files can be created in ``folder`` (or, when it does not exist yet, the folder can be
+    made): tried for real with a probe file, since permissions alone do not tell (root, read-only mounts)."""
+    folder = os.path.abspath(str(folder))
+    existing = folder
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise InputError(f"{label}: {existing} is a file, so {folder} cannot be a folder; choose another path.")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".inbetween-probe-", dir=existing)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        raise InputError(f"{label}: cannot write in {existing} ({e.strerror}); choose a folder you can "
+                         f"write to.") from None
+
+
+@dataclass
+class FramePlan:
+    """What writing ``names`` into ``folder`` will do: ``replaced`` frames of an earlier In-between run,
+    ``others`` frame files left as they are, ``notes`` to log."""
+    folder: str
+    names: list
+    replaced: list
+    others: list
+    notes: list
+
+    def create(self):
+        """Make the folder; True when it did not exist (so a failed run removes it again)."""
+        created = not os.path.isdir(self.folder)
+        os.makedirs(self.folder, exist_ok=True)
+        return created
+
+
+def plan_frame_folder(folder, count, protect=(), overwrite=True, label="OUTPUT_FOLDER"):
+    """Check ``folder`` for ``count`` frames before any work: InputError (nothing changed) when it is a file,
+    cannot be written, holds one of ``protect`` (FIRST, SECOND) under a frame's name, or holds a frame file
+    that In-between did not write (a user's own sequence). Frames of an earlier run are replaced (said in
+    ``notes``); other files are never touched. Leftovers of a killed run are cleaned first."""
+    folder = os.path.abspath(str(folder))
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise InputError(f"{label} {folder} is a file; give a folder (it is created when missing).")
+    check_writable_folder(folder, label)
+    names = [frame_name(j, count) for j in range(count)]
+    notes = clean_leftovers(folder) if os.path.isdir(folder) else []
+    replaced = []
+    for nm in names:
+        path = os.path.join(folder, nm)
+        if not os.path.exists(path):
+            continue
+        for src, what in zip(protect, ("FIRST", "SECOND", "an input")):
+            if src and _same_file(path, src):
+                raise InputError(f"{label} {folder} holds {what} ({os.path.basename(str(src))}), which this run "
+                                 f"would overwrite with {nm}; choose another (new or empty) output folder.")
+        if not overwrite:
+            raise InputError(f"{nm} already exists in {folder} (overwrite is off).")
+        if not _written_by_inbetween(path):
+            raise InputError(f"{label} {folder} already holds {nm}, which In-between did not write; choose "
+                             f"a new or empty output folder so that no file of yours is replaced.")
+        replaced.append(nm)
+    keep = set(names)
+    others = sorted(nm for nm in (os.listdir(folder) if os.path.isdir(folder) else [])
+                    if _FRAME_RE.match(nm) and nm not in keep)
+    if replaced:
+        notes.append(f"{label}: replacing {len(replaced)} frame(s) an earlier run wrote in {folder} "
+                     f"({replaced[0]} …), as for any output you name.")
+    if others:
+        notes.append(f"{label}: {len(others)} other frame file(s) in {folder} ({others[0]} …) are not part of "
+                     f"this run and were left as they are.")
+    return FramePlan(folder, names, replaced, others, notes)
 
 
 def _discard(tmp, folder, created):
@@ -508,15 +680,15 @@ def _discard(tmp, folder, created):
             pass
 
 
-def _move_into_place(tmp, folder, names, remove_stale, created):
+def _move_into_place(tmp, folder, names, created):
     """Move the complete files ``names`` from ``tmp`` into ``folder``, keeping what was there until every
     move succeeded (on failure the old files come back, ``tmp`` is removed and, when the folder was
     ``created`` for this run, it too); then drop the replaced frames' sidecars (statistics, QGIS default
-    style: stale now) and, with ``remove_stale``, frame files left by an earlier, longer run."""
+    style: stale now). No other file of ``folder`` is touched."""
     backup = None
     moved = []
     try:
-        backup = tempfile.mkdtemp(prefix=".inbetween-backup-", dir=folder)
+        backup = _temp_dir(folder, BACKUP_TMP)
         for nm in names:
             dst = os.path.join(folder, nm)
             if os.path.exists(dst):
@@ -537,11 +709,7 @@ def _move_into_place(tmp, folder, names, remove_stale, created):
         raise
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(backup, ignore_errors=True)
-    keep = set(names)
-    stale = [nm for nm in os.listdir(folder) if _FRAME_RE.match(nm) and nm not in keep] if remove_stale else []
-    doomed = [f for nm in names for f in (nm + ".aux.xml", nm[:-4] + ".qml")]
-    doomed += [f for nm in stale for f in (nm, nm + ".aux.xml", nm[:-4] + ".qml")]
-    for f in doomed:
+    for f in (f for nm in names for f in (nm + ".aux.xml", nm[:-4] + ".qml")):
         try:
             os.remove(os.path.join(folder, f))
         except OSError:
@@ -644,17 +812,17 @@ class InMemoryPair:
         return self._a.decimated(h, w)
 
 
-def open_pair_windows(first_path, second_path, min_size=16, check_side=1024):
+def open_pair_windows(first_path, second_path, min_size=16, check_side=1024, bands=None):
     """FIRST and SECOND for streamed inference: a PairWindows when both share FIRST's grid (the usual
     case for a time series), else ``read_pair`` in memory (warping, grey RGB).  The checks of
     ``read_pair`` (size, band counts, overlap, constant images) run on a nearest-neighbour reduction
     to at most ``check_side`` pixels on the longer side."""
     warnings = []
-    ds0, ds1, bands0, bands1 = _open_pair(first_path, second_path, min_size, warnings)
+    ds0, ds1, bands0, bands1 = _open_pair(first_path, second_path, min_size, warnings, bands)
     grid, grid1 = _grid_of(ds0, bands0), _grid_of(ds1, bands1)
-    if len(bands0) == 3 or not _same_grid(grid, grid1):
+    if (len(bands0) == 3 and not bands) or not _same_grid(grid, grid1):
         ds0 = ds1 = None
-        return InMemoryPair(read_pair(first_path, second_path, min_size))
+        return InMemoryPair(read_pair(first_path, second_path, min_size, bands=bands))
     nd0 = _metadata_nodata(ds0) if ds0.GetRasterBand(bands0[0]).GetNoDataValue() is None else None
     nd1 = _metadata_nodata(ds1) if ds1.GetRasterBand(bands1[0]).GetNoDataValue() is None else None
     if nd0 is not None:
@@ -673,6 +841,7 @@ def open_pair_windows(first_path, second_path, min_size=16, check_side=1024):
     src = PairWindows(ds0, ds1, bands0, bands1, nd0, nd1, grid, warnings)
     f = max(1.0, max(grid.height, grid.width) / float(check_side))
     x0, x1, valid = src.decimated(max(int(grid.height / f), 1), max(int(grid.width / f), 1))
+    _check_not_empty(x0, x1)
     if not valid.any():
         raise InputError("FIRST and SECOND do not overlap: no pixel is valid (not nodata) in both.")
     for arr, label in ((x0, "FIRST"), (x1, "SECOND")):
@@ -689,24 +858,19 @@ class FrameWriter:
     All files are created up front in a temporary folder inside ``folder``; ``write(row, col, block)``
     writes a (N+1, C, h, w) float32 block (NaN = nodata) into every file; ``commit()`` sets the nodata
     and the statistics and moves the files into place exactly as ``write_frames`` does; ``abort()`` (or
-    leaving a ``with`` block by an exception) removes them and leaves ``folder`` as it was.  Same file
+    leaving a ``with`` block by an exception) removes them and leaves ``folder`` as it was.  The folder is
+    checked as ``write_frames`` does (``plan_frame_folder``; ``notes`` says what will be replaced).  Same file
     contents as ``write_frames`` (grid, CRS, nodata, data type, times, metadata), except that for an
     integer type without a nodata value the value reserved for nodata is chosen up front."""
 
-    def __init__(self, folder, grid, times, count, first_path=None, overwrite=True, remove_stale=True):
+    def __init__(self, folder, grid, times, count, first_path=None, overwrite=True, protect=()):
         self.grid, self.count = grid, int(count)
         if times is not None and len(times) != self.count:
             raise InputError(f"{self.count} frames but {len(times)} times.")
-        self.folder = os.path.abspath(str(folder))
-        self.created = not os.path.isdir(self.folder)
-        os.makedirs(self.folder, exist_ok=True)
-        self.names = [frame_name(j, self.count) for j in range(self.count)]
-        self.remove_stale = remove_stale
-        if not overwrite:
-            clash = [nm for nm in self.names if os.path.exists(os.path.join(self.folder, nm))]
-            if clash:
-                raise InputError(f"{clash[0]} already exists in {self.folder} (overwrite is off).")
-        self.tmp = tempfile.mkdtemp(prefix=".inbetween-frames-", dir=self.folder)
+        plan = plan_frame_folder(folder, self.count, protect=protect, overwrite=overwrite)
+        self.folder, self.names, self.notes = plan.folder, plan.names, plan.notes
+        self.created = plan.create()
+        self.tmp = _temp_dir(self.folder, FRAMES_TMP)
         c = grid.band_count or 1
         self.bands = c
         dtype = grid.gdal_dtype
@@ -778,7 +942,10 @@ class FrameWriter:
                     s[2] += (v * v).sum()
                     s[3] = min(s[3], v.min())
                     s[4] = max(s[4], v.max())
-                ds.GetRasterBand(i + 1).WriteArray(vals, xoff=int(col), yoff=int(row))
+                try:
+                    ds.GetRasterBand(i + 1).WriteArray(vals, xoff=int(col), yoff=int(row))
+                except RuntimeError as e:
+                    raise _write_error(self.folder, e) from e
 
     def _close(self):
         for j, ds in enumerate(self.datasets):
@@ -795,15 +962,28 @@ class FrameWriter:
         self.datasets = []
 
     def abort(self):
-        self.datasets = []
+        # closing flushes what is cached; after a failed write that fails again, in a destructor: keep its
+        # "Exception ignored" report off the user's screen (the files are removed next)
+        import sys
+
+        hook, sys.unraisablehook = sys.unraisablehook, lambda _report: None
+        try:
+            self.datasets = []
+        finally:
+            sys.unraisablehook = hook
         _discard(self.tmp, self.folder, self.created)
 
     def commit(self):
         """Close the files and move them into place; returns the paths in order."""
         try:
             self._close()
-        except BaseException:
+        except BaseException as e:
             self.abort()
+            if isinstance(e, (OSError, RuntimeError)):
+                raise _write_error(self.folder, e) from e
             raise
-        _move_into_place(self.tmp, self.folder, self.names, self.remove_stale, self.created)
+        try:
+            _move_into_place(self.tmp, self.folder, self.names, self.created)
+        except (OSError, RuntimeError) as e:
+            raise _write_error(self.folder, e) from e
         return [os.path.join(self.folder, nm) for nm in self.names]

@@ -2,6 +2,8 @@
 import csv
 import os
 
+import numpy as np
+
 COLUMNS = ["method", "frame", "time", "reference", "mae", "rmse", "bias", "ssim", "pod", "far", "csi"]
 
 
@@ -47,6 +49,11 @@ def evaluate_methods(methods, references, match="time", threshold=None, progress
             truth, ref_grid = read_raster(ref, onto=pred_grid)
             if pred.shape != truth.shape:
                 raise InputError(f"{gen} has {pred.shape[0]} band(s), {ref} has {truth.shape[0]}.")
+            both = np.isfinite(pred).all(axis=0) & np.isfinite(truth).all(axis=0)
+            if not both.any():
+                raise InputError(f"{os.path.basename(gen)} and the reference {os.path.basename(ref)} share no valid "
+                                 f"pixel (they do not overlap or one is all nodata), so they cannot be scored; "
+                                 f"check that REFERENCE covers the generated frames' area.")
             scores = frame_scores(pred, truth, threshold=threshold)
             rows.append({"method": name, "frame": j, "time": when.isoformat() if when else "",
                          "reference": os.path.basename(ref),
@@ -107,7 +114,11 @@ def plot_scores(rows, path, metric="mae"):
     ax.legend(fontsize=8)
     fig.tight_layout()
     partial = path + ".part.png"
-    fig.savefig(partial)
-    plt.close(fig)
-    os.replace(partial, path)
+    try:
+        fig.savefig(partial, format="png")
+        os.replace(partial, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(partial):
+            os.remove(partial)
     return path

@@ -184,29 +184,48 @@ def to_datetime(value):
 
 
 def resolve_times(start, end, first_path, second_path, names=("START_TIME", "END_TIME"),
-                  layer_names=("FIRST", "SECOND"), sources=None):
-    """(t0, t1) from the parameters, else from the rasters' metadata or file names.
+                  layer_names=("FIRST", "SECOND"), sources=None, fallback=None, warnings=None):
+    """(t0, t1) from the parameters, else from the rasters' metadata or file names, else from ``fallback``.
 
-    Raises InputError naming the parameter when a time is missing everywhere, and when t1 <= t0.
-    ``sources`` (a list) receives one human-readable line per time saying where it came from.
+    ``fallback`` (t0, t1), e.g. the times a model was trained on, is used only for what the pair does not
+    tell: both times when neither is known, else the known one ± the fallback's interval; ``warnings`` (a
+    list) then receives a line saying so. Without it, a time missing everywhere raises InputError naming
+    the parameter; t1 <= t0 raises too. ``sources`` (a list) receives one line per time saying where it
+    came from.
     """
-    out = []
+    found = []
     for value, path, pname, lname in ((start, first_path, names[0], layer_names[0]),
                                       (end, second_path, names[1], layer_names[1])):
         t = to_datetime(value)
         src = f"{pname} parameter"
         if t is None:
             t, how = read_time(path, with_source=True) if path else (None, None)
-            if t is None:
+            src = f"{lname}'s {how}"
+            if t is None and fallback is None:
                 raise InputError(
                     f"{pname} is empty and no acquisition time was found in {lname}'s metadata "
                     f"(TIFFTAG_DATETIME, ACQUISITION_DATETIME, ...) or file name ({path}). "
                     f"Please set {pname}.")
-            src = f"{lname}'s {how}"
-        out.append(t)
+        found.append((t, src, pname, lname))
+    missing = [f for f in found if f[0] is None]
+    if missing:
+        f0, f1 = (to_datetime(t) for t in fallback)
+        if len(missing) == 2:
+            found = [(f0, "the model's stored times", *found[0][2:]), (f1, "the model's stored times", *found[1][2:])]
+        elif found[0][0] is None:
+            found[0] = (found[1][0] - (f1 - f0), "the other time less the model's interval", *found[0][2:])
+        else:
+            found[1] = (found[0][0] + (f1 - f0), "the other time plus the model's interval", *found[1][2:])
+        if warnings is not None:
+            which = " and ".join(f"{m[2]}" for m in missing)
+            warnings.append(f"{which}: no time given or found in {', '.join(m[3] for m in missing)}'s metadata or "
+                            f"file name, so the model's stored times ({f0.isoformat()} → {f1.isoformat()}) are used "
+                            f"as a fallback; set {which} if this pair was taken at other times (times and "
+                            f"speeds depend on it).")
+    for t, src, pname, _ in found:
         if sources is not None:
             sources.append(f"{pname} = {t.isoformat()} (from {src})")
-    t0, t1 = out
+    t0, t1 = found[0][0], found[1][0]
     if t1 <= t0:
         raise InputError(f"{names[1]} ({t1.isoformat()}) must be after {names[0]} ({t0.isoformat()}).")
     return t0, t1

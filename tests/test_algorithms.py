@@ -98,31 +98,66 @@ def test_field_is_in_metres_per_second_and_points_the_right_way(trained, tmp_pat
     assert (tmp_path / "field.nc").is_file() and (tmp_path / "field.png").is_file()
 
 
-def test_loaded_frames_are_temporal_layers_in_a_group(trained, tmp_path):
+def test_desktop_run_loads_styled_layers_and_plays_frame_by_frame(trained, tmp_path):
+    """As in the desktop: runAndLoadResults, then the map canvas's Temporal Controller steps frame by frame."""
     import processing
-    from qgis.core import QgsProject
+    from qgis.core import (QgsGraduatedSymbolRenderer, QgsInterval, QgsProject, QgsSingleBandGrayRenderer,
+                           QgsTemporalNavigationObject)
+    from qgis.gui import QgsMapCanvas
 
     project = QgsProject.instance()
     project.clear()
+    canvas = QgsMapCanvas()  # a real canvas with its own navigation object, as the desktop's main canvas
+    navigation = QgsTemporalNavigationObject(canvas)
+    canvas.setTemporalController(navigation)
+    assert navigation.navigationMode() == QgsTemporalNavigationObject.NavigationOff
+    # FIRST/SECOND left empty: the pair the model was trained on
     processing.runAndLoadResults("inbetween:generateframes", dict(
-        MODEL=trained["model"], FIRST=trained["first"], SECOND=trained["second"],
-        OUTPUT_FOLDER=str(tmp_path / "loaded")))
-    layers = sorted(project.mapLayers().values(), key=lambda layer: layer.name())
-    assert len(layers) == STEPS + 1
-    group = project.layerTreeRoot().findGroup("In-between frames")
-    assert group is not None and len(group.findLayerIds()) == STEPS + 1
-    starts = []
-    for layer in layers:
+        MODEL=trained["model"], OUTPUT_FOLDER=str(tmp_path / "loaded")))
+    processing.runAndLoadResults("inbetween:exportfield", dict(
+        MODEL=trained["model"], SPACING=16, OUTPUT=str(tmp_path / "field.gpkg")))
+
+    assert navigation.navigationMode() == QgsTemporalNavigationObject.Animated
+    assert navigation.frameDuration() == QgsInterval(15 * 60)
+    extent = navigation.temporalExtents()
+    assert extent.begin().toUTC().toString("hh:mm") == "14:45" and extent.end().toUTC().toString("hh:mm") == "16:00"
+    assert navigation.totalFrameCount() == STEPS + 1  # the first press of Play shows each frame once
+    ts = project.timeSettings()
+    assert ts.timeStep() == 15 * 60 and ts.temporalRange() == extent
+
+    root = project.layerTreeRoot()
+    group = root.findGroup("In-between frames")
+    frames = [node.layer() for node in group.findLayers()]
+    assert [layer.name() for layer in frames] == [f"frame_{j:03d} 2016-09-28 {t} UTC" for j, t in
+                                                  enumerate(("14:45", "15:00", "15:15", "15:30", "15:45"))]
+    assert not any(node.isExpanded() for node in group.findLayers())
+    starts, stretches = [], set()
+    for layer in frames:
+        assert isinstance(layer.renderer(), QgsSingleBandGrayRenderer)
+        ce = layer.renderer().contrastEnhancement()
+        stretches.add((ce.minimumValue(), ce.maximumValue()))
         props = layer.temporalProperties()
         assert props.isActive()
         rng = props.fixedTemporalRange()
         assert rng.begin().secsTo(rng.end()) == 15 * 60
         starts.append(rng.begin().toUTC().toString("hh:mm"))
     assert starts == ["14:45", "15:00", "15:15", "15:30", "15:45"]
+    assert len(stretches) == 1  # one min/max shared by all frames
+    field = project.mapLayersByName("advection field")[0]
+    assert root.children()[0].layerId() == field.id()  # above the frames group, not inside it
+    assert isinstance(field.renderer(), QgsGraduatedSymbolRenderer)
+    assert field.temporalProperties().isActive()
+    # frame 2 of the controller shows frame_002 and the arrows of step 2 only
+    navigation.setCurrentFrameNumber(2)
+    now = navigation.dateTimeRangeForFrameNumber(2)
+    shown = [layer.name()[:9] for layer in frames if layer.temporalProperties().isVisibleInTemporalRange(now)]
+    assert shown == ["frame_002"]
     project.clear()
 
 
-def test_qgis_process_runs_the_algorithms_with_json(trained, tmp_path):
+def test_qgis_process_runs_the_algorithms_with_json_and_styles_their_outputs(trained, tmp_path):
+    from osgeo import ogr
+
     model = tmp_path / "shell.inbetween"
     args = [f"{k}={v}" for k, v in dict(FIRST=trained["first"], SECOND=trained["second"], OUTPUT_MODEL=model,
                                         STEPS=2, PRESET="fast", ITERATIONS=5, PATCH_SIZE=32,
@@ -133,10 +168,30 @@ def test_qgis_process_runs_the_algorithms_with_json(trained, tmp_path):
     assert model.is_file()
     assert "inbetween:train: " in result.stderr  # progress on stderr, even with --json
     assert "iteration" in json.dumps(payload["log"])
-    result = qgis_process("run", "inbetween:generateframes", "--", f"MODEL={model}", f"FIRST={trained['first']}",
-                          f"SECOND={trained['second']}", f"OUTPUT_FOLDER={tmp_path / 'frames'}")
-    assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == ["frame_000.tif", "frame_001.tif",
-                                                                        "frame_002.tif"]
+    # the pair as radar reflectivity (band description "... (dBZ)"): frames styled with the reflectivity ramp
+    pair = []
+    for name in ("first", "second"):
+        ds = gdal.Translate(str(tmp_path / f"{name}_dbz.tif"), trained[name])
+        ds.GetRasterBand(1).SetDescription("reflectivity (dBZ)")
+        ds = None
+        pair.append(tmp_path / f"{name}_dbz.tif")
+    qgis_process("run", "inbetween:generateframes", "--", f"MODEL={model}", f"FIRST={pair[0]}",
+                 f"SECOND={pair[1]}", f"OUTPUT_FOLDER={tmp_path / 'frames'}")
+    assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == [
+        "frame_000.qml", "frame_000.tif", "frame_001.qml", "frame_001.tif", "frame_002.qml", "frame_002.tif"]
+    qgis_process("run", "inbetween:exportfield", "--", f"MODEL={model}", f"FIRST={pair[0]}", f"SECOND={pair[1]}",
+                 "SPACING=16", f"OUTPUT={tmp_path / 'field.gpkg'}")
+    # the styles travel with the files: opened later, QGIS draws them as the desktop run did
+    from qgis.core import QgsRasterLayer, QgsVectorLayer
+    frame = QgsRasterLayer(str(tmp_path / "frames" / "frame_001.tif"), "f", "gdal")
+    assert frame.renderer().type() == "singlebandpseudocolor"
+    assert [label for label, _colour in frame.renderer().legendSymbologyItems()][:2] == ["5 dBZ", "15 dBZ"]
+    styles = ogr.Open(str(tmp_path / "field.gpkg")).ExecuteSQL(
+        "SELECT f_table_name, useAsDefault FROM layer_styles")
+    assert [(f["f_table_name"], f["useAsDefault"]) for f in styles] == [("advection_field", 1)]
+    field = QgsVectorLayer(str(tmp_path / "field.gpkg"), "f", "ogr")
+    assert field.renderer().type() == "graduatedSymbol"
+    assert field.renderer().ranges()[0].label().endswith(" m/s")
 
 
 # ---------------------------------------------------------------------------------------------- bad input
@@ -182,14 +237,33 @@ def test_cancel_stops_training_and_writes_no_model(trained, tmp_path):
     feedback.progressChanged.connect(lambda p: feedback.cancel() if p > 5 else None)
     model = tmp_path / "canceled.inbetween"
     params = dict(TRAIN, ITERATIONS=200)
-    with pytest.raises(QgsProcessingException, match="(?i)cancel"):
+    with pytest.raises(QgsProcessingException, match="Canceled by the user after"):
         run("train", dict(FIRST=trained["first"], SECOND=trained["second"], OUTPUT_MODEL=str(model), **params),
             feedback=feedback)
     assert not model.exists() and not list(tmp_path.glob("*.tmp"))
 
 
+def test_training_feedback_is_one_line_per_report_with_elapsed_time_and_eta(trained, tmp_path):
+    import re
+    from helpers import collecting_feedback
+
+    feedback = collecting_feedback()
+    progress = []
+    feedback.progressChanged.connect(progress.append)
+    run("train", dict(FIRST=trained["first"], SECOND=trained["second"], OUTPUT_MODEL=str(tmp_path / "m.inbetween"),
+                      **dict(TRAIN, ITERATIONS=40)), feedback=feedback)
+    lines = [i for i in feedback.infos if i.startswith("Iteration ")]
+    assert len(lines) == 20  # every 2nd of 40 iterations, one line each
+    assert re.fullmatch(r"Iteration 2/40 · error [0-9.e+-]+ · \d+ s, \d+ s left", lines[0]), lines[0]
+    assert re.fullmatch(r"Iteration 40/40 · error [0-9.e+-]+ · \d+ s", lines[-1]), lines[-1]
+    # the motion estimate moves the bar before the first iteration (it used to sit at 0 %)
+    motion = [p for p in progress if 0 < p <= 5]
+    assert motion and progress.index(motion[-1]) < progress.index(next(p for p in progress if p > 5))
+    assert any(i.startswith("Estimating the motion: ") for i in feedback.infos)
+
+
 # ---------------------------------------------------------------------------------------------- modeler
-MODEL3 = __import__("helpers").ROOT / "tests" / "inbetween_pipeline.model3"
+MODEL3 = __import__("helpers").ROOT / "processing_provider" / "pipeline.model3"
 
 
 def _model3_params(trained, out):
@@ -216,10 +290,12 @@ def test_graphical_model_runs_in_processing(trained, tmp_path):
     _check_model3_outputs(tmp_path)
 
 
-def test_graphical_model_runs_with_qgis_process(trained, tmp_path):
+def test_pipeline_runs_with_qgis_process(trained, tmp_path):
+    """The shipped model is an algorithm of the provider: inbetween:pipeline in qgis_process."""
     args = [f"{k}={v}" for k, v in _model3_params(trained, tmp_path).items()]
-    qgis_process("run", MODEL3, "--", *args)
+    qgis_process("run", "inbetween:pipeline", "--", *args)
     _check_model3_outputs(tmp_path)
+    assert (tmp_path / "frames" / "frame_001.qml").is_file()
 
 
 def test_small_constant_and_disjoint_inputs_are_clear_errors(provider, tmp_path):

@@ -109,7 +109,7 @@ def test_netcdf_and_plot_equal_the_whole_field_outputs(pair_model, tmp_path):
     assert not any("keeps every" in i for i in infos)  # 286 200 cells: not decimated
     fields, first, grid, times = _whole_field(pair_model)
     assert_same_nc(res["OUTPUT_NETCDF"], field_io.write_field_netcdf(fields, grid, times, tmp_path / "ref.nc"))
-    ref = field_io.plot_field_png(fields, first, grid, tmp_path / "ref.png")
+    ref = field_io.plot_field_png(fields, first, grid, tmp_path / "ref.png", times=times)
     with open(res["OUTPUT_PLOT"], "rb") as a, open(ref, "rb") as b:
         assert a.read() == b.read()
     assert gdal.Open(res["OUTPUT_PLOT"]).RasterXSize > 300

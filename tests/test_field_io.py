@@ -186,6 +186,19 @@ def test_plot_png(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["field.png", "step1.png"]
 
 
+def test_plot_is_in_map_coordinates_and_metres_per_second():
+    """The PNG speaks the layers' language: map x/y and m/s (pixels per step only without a georeference)."""
+    rows, cols = np.array([5, 15, 25]), np.array([5, 15, 25, 35])
+    du, dv = np.full((3, 4), 2.0), np.full((3, 4), 1.0)  # 2 px right, 1 px down per 300 s step
+    extent, xs, ys, u, v, xlabel, ylabel, speed = field_io._map_axes(grid(), rows, cols, (30, 40), 300.0, du, dv)
+    assert extent == (500000.0, 510000.0, 7000000.0 - 30 * 250, 7000000.0)
+    assert list(xs) == [501375.0, 503875.0, 506375.0, 508875.0] and np.all(np.diff(ys) > 0)  # northing up
+    np.testing.assert_allclose(u, 500 / 300)
+    np.testing.assert_allclose(v, -250 / 300)  # one row down = south
+    assert (xlabel, ylabel, speed) == ("x, easting (metre)", "y, northing (metre)", "speed (m/s)")
+    assert field_io._map_axes(grid(epsg=None, gt=None), rows, cols, (30, 40), 300.0, du, dv) is None
+
+
 def test_gpkg_from_arrays_and_netcdf_cap(tmp_path, qgis_app):
     from qgis.core import QgsMeshLayer
     g = grid()
@@ -307,7 +320,7 @@ def test_sampled_plot_equals_full_field_plot(tmp_path):
     bg = np.stack([np.sin(xx / 37) + np.cos(yy / 23), xx / w])
     bg[0, 100:400, 200:300] = np.nan
     bg[1, 1200:1300, :] = np.nan
-    full = field_io.plot_field_png(f, bg, grid(w=w, h=h), tmp_path / "full.png")
+    full = field_io.plot_field_png(f, bg, grid(w=w, h=h), tmp_path / "full.png", times=times(2))
     rows, cols = field_io.plot_sample_indices(h, w)
     br, bc = field_io.background_indices(h, w)
     assert (rows[1] - rows[0], len(rows), br[1], len(br), len(bc)) == (15, 113, 2, 850, 450)
@@ -316,10 +329,12 @@ def test_sampled_plot_equals_full_field_plot(tmp_path):
     small = gather(bg, br, bc, edges_r, edges_c)
     assert np.isfinite(field.values).any() and np.isnan(field.values).any()
     np.testing.assert_array_equal(small.values, bg[:, ::2, ::2])
-    part = field_io.plot_sampled_field_png(field.values, rows, cols, (h, w), small.values, tmp_path / "part.png")
+    part = field_io.plot_sampled_field_png(field.values, rows, cols, (h, w), small.values, tmp_path / "part.png",
+                                           times=times(2), grid=grid(w=w, h=h))
     with open(full, "rb") as a, open(part, "rb") as b:
         assert a.read() == b.read()
     # and the background matters: without it (or with the streamlines unmasked) the plot differs
-    other = field_io.plot_sampled_field_png(field.values, rows, cols, (h, w), None, tmp_path / "other.png")
+    other = field_io.plot_sampled_field_png(field.values, rows, cols, (h, w), None, tmp_path / "other.png",
+                                            times=times(2), grid=grid(w=w, h=h))
     with open(full, "rb") as a, open(other, "rb") as b:
         assert a.read() != b.read()

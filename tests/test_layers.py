@@ -97,7 +97,7 @@ def make_field(tmp_path, grid, times):
 
 
 def test_style_field_layer(tmp_path, qgis_app):
-    from qgis.core import (QgsSingleSymbolRenderer, QgsSymbolLayer, QgsVectorLayer,
+    from qgis.core import (QgsGraduatedSymbolRenderer, QgsSymbolLayer, QgsVectorLayer,
                            QgsVectorLayerTemporalProperties, QgsSimpleMarkerSymbolLayerBase)
     from inbetween.plugin import layers as L
     grid, _paths, times = make_frames(tmp_path)
@@ -106,13 +106,21 @@ def test_style_field_layer(tmp_path, qgis_app):
     assert layer.isValid()
     L.style_field_layer(layer)
     r = layer.renderer()
-    assert isinstance(r, QgsSingleSymbolRenderer)
-    sl = r.symbol().symbolLayer(0)
-    assert sl.shape() == QgsSimpleMarkerSymbolLayerBase.Arrow
-    angle = sl.dataDefinedProperties().property(QgsSymbolLayer.PropertyAngle)
-    assert angle.isActive() and angle.field() == "direction"
-    size = sl.dataDefinedProperties().property(QgsSymbolLayer.PropertySize)
-    assert size.isActive() and '"speed"' in size.expressionString()
+    assert isinstance(r, QgsGraduatedSymbolRenderer) and r.classAttribute() == "speed"
+    top = max(f["speed"] for f in layer.getFeatures())
+    ranges = r.ranges()
+    assert ranges[0].lowerValue() == 0 and ranges[-1].upperValue() >= top > ranges[-1].lowerValue()
+    assert all(rg.label().endswith(" m/s") for rg in ranges)  # the legend speaks m/s
+    sizes = [rg.symbol().size() for rg in ranges]
+    assert sizes == sorted(sizes) and sizes[0] < sizes[-1]  # faster: bigger
+    for rg in ranges:
+        sl = rg.symbol().symbolLayer(0)
+        assert sl.shape() == QgsSimpleMarkerSymbolLayerBase.Arrow
+        angle = sl.dataDefinedProperties().property(QgsSymbolLayer.PropertyAngle)
+        assert angle.isActive() and angle.field() == "direction"
+    speed = layer.fields().indexOf("speed")
+    assert layer.attributeDisplayName(speed) == "speed (m/s)"
+    assert layer.editorWidgetSetup(speed).config()["Precision"] >= 1
     props = layer.temporalProperties()
     assert props.isActive()
     assert props.mode() == QgsVectorLayerTemporalProperties.ModeFeatureDateTimeStartAndEndFromExpressions
@@ -158,7 +166,17 @@ def test_write_project_reopens(tmp_path, qgis_app):
     field = p.mapLayersByName(L.FIELD_LAYER_NAME)[0]
     fp = field.temporalProperties()
     assert fp.isActive() and fp.startField() == "time" and fp.endExpression().startswith('to_datetime("time")')
-    assert field.renderer().symbol().symbolLayer(0).dataDefinedProperties().property(1).field() == "direction"
+    assert field.renderer().type() == "graduatedSymbol"
+    root = p.layerTreeRoot()
+    assert root.children()[0].layerId() == field.id()  # the field above, not inside, the frames group
+    assert not any(node.isExpanded() for node in group.findLayers())  # N+1 identical legends: collapsed
+    assert [node.layer().name() for node in group.findLayers()][:2] == ["frame_000 2016-09-28 14:45 UTC",
+                                                                         "frame_001 2016-09-28 14:46:15 UTC"]
+    # opened in the desktop, the Temporal Controller plays frame by frame (QGIS's own project entries)
+    from qgis.core import QgsTemporalNavigationObject
+    assert p.readNumEntry("TemporalControllerWidget", "/NavigationMode")[0] == QgsTemporalNavigationObject.Animated
+    assert p.readEntry("TemporalControllerWidget", "/StartDateTime")[0].startswith("2016-09-28T14:45:00")
+    assert p.timeSettings().timeStep() == 75 and p.timeSettings().timeStepUnit() == QgsUnitTypes.TemporalSeconds
     mesh = p.mapLayersByName(L.FIELD_LAYER_NAME + " (mesh)")[0]
     assert mesh.isValid() and mesh.rendererSettings().activeVectorDatasetGroup() >= 0
     ts = p.timeSettings()
@@ -244,13 +262,18 @@ def test_styles_inside_the_files(tmp_path, qgis_app):
     gpkg, _ = make_field(tmp_path, grid, times)
     assert L.embed_field_style(gpkg)
     reopened = QgsVectorLayer(gpkg, "f", "ogr")
-    sl = reopened.renderer().symbol().symbolLayer(0)
+    assert reopened.renderer().type() == "graduatedSymbol"
+    ranges = reopened.renderer().ranges()  # keep the ranges alive while their symbols are used
+    sl = ranges[0].symbol().symbolLayer(0)
     assert sl.dataDefinedProperties().property(QgsSymbolLayer.PropertyAngle).field() == "direction"
+    assert reopened.attributeDisplayName(reopened.fields().indexOf("u")).endswith("(m/s)")
     qmls = L.write_frame_styles(paths, times)
     assert [os.path.splitext(q)[0] for q in qmls] == [os.path.splitext(p)[0] for p in paths]
     r = QgsRasterLayer(paths[2], "f", "gdal")  # default style picked up from frame_002.qml
     ce = r.renderer().contrastEnhancement()
     assert (ce.minimumValue(), ce.maximumValue()) == (20.0, 20 + 47 + 10 * N)
-    # rewriting the frames drops the now stale styles
+    # rewriting frames drops their now stale styles; the frames not rewritten keep theirs
     raster_io.write_frames(np.zeros((2, 1, 40, 48), np.float32), grid, times[:2], os.path.dirname(paths[0]))
-    assert sorted(os.listdir(os.path.dirname(paths[0]))) == ["frame_000.tif", "frame_001.tif"]
+    left = sorted(os.listdir(os.path.dirname(paths[0])))
+    assert "frame_000.qml" not in left and "frame_001.qml" not in left and "frame_002.qml" in left
+    assert [os.path.basename(p) for p in paths] == [f for f in left if f.endswith(".tif")]

@@ -99,3 +99,19 @@ assert 'torch' not in [m for m in sys.modules if sys.modules[m] is not None]
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.stdout.startswith("4 ") and "CPUExecutionProvider" in res.stdout
+
+
+def test_a_damaged_onnx_is_refused(exported, tmp_path):
+    """4 KB overwritten in the middle of the .onnx: refused by the checksum of its graph, nothing written."""
+    from qgis.core import QgsProcessingException
+    from test_algorithms import run
+
+    data = bytearray(open(exported["onnx"], "rb").read())
+    middle = len(data) // 2
+    data[middle:middle + 4096] = np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes()
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(QgsProcessingException, match="MODEL: .*is damaged"):
+        run("generateframes", dict(MODEL=str(bad), FIRST=exported["first"], SECOND=exported["second"],
+                                   OUTPUT_FOLDER=str(tmp_path / "frames")))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.onnx"]

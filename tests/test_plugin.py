@@ -49,6 +49,33 @@ def test_train_parameters_follow_the_contract(provider):
     assert alg.parameterDefinition("DEVICE").options() == ["auto", "cpu", "cuda"]
 
 
+def test_dialogs_read_in_workflow_order_with_help_and_advanced_parameters(provider):
+    from qgis.core import QgsApplication, QgsProcessingParameterDefinition
+
+    registry = QgsApplication.processingRegistry()
+    workflow = ["inbetween:pipeline", "inbetween:train", "inbetween:generateframes", "inbetween:exportfield"]
+    algs = [registry.algorithmById(i) for i in workflow]
+    # the Toolbox sorts by group, then by name: the workflow group first, then its steps in order
+    assert len({a.group() for a in algs}) == 1
+    assert min(a.group() for a in provider.algorithms()) == algs[0].group()
+    assert [a.displayName() for a in sorted(algs, key=lambda a: a.displayName())] == [a.displayName() for a in algs]
+    advanced = QgsProcessingParameterDefinition.FlagAdvanced
+    train = algs[1]
+    flagged = {p.name() for p in train.parameterDefinitions() if p.flags() & advanced}
+    assert {"ITERATIONS", "BATCH_SIZE", "PATCH_SIZE", "STRIDE", "DEVICE", "SEED", "MODE"} <= flagged
+    assert not flagged & {"FIRST", "SECOND", "STEPS", "PRESET", "OUTPUT_MODEL"}
+    for alg in algs:
+        assert alg.helpUrl().startswith("https://") and "README.md#" in alg.helpUrl()
+        assert alg.shortHelpString()
+    for alg in algs[1:]:
+        for p in alg.parameterDefinitions():
+            assert p.help(), (alg.id(), p.name())
+    for alg_id in ("inbetween:generateframes", "inbetween:exportfield"):
+        alg = registry.algorithmById(alg_id)
+        assert all(alg.parameterDefinition(n).flags() & QgsProcessingParameterDefinition.FlagOptional
+                   for n in ("FIRST", "SECOND"))  # taken from the model file when left empty
+
+
 def test_loading_the_plugin_does_not_import_torch():
     import subprocess
     import sys

@@ -271,9 +271,11 @@ def test_write_frames_complete_or_nothing(tmp_path):
     finally:
         ro.chmod(0o700)
     assert os.listdir(ro) == []
-    # a shorter rerun removes stale frames of the longer run
+    # a shorter rerun replaces its own frames and leaves the longer run's last one as it was
+    last = (out / "frame_002.tif").read_bytes()
     paths = raster_io.write_frames(frames_for(p.x0[0], 1), p.grid, times_for(1), out)
-    assert sorted(os.listdir(out)) == ["frame_000.tif", "frame_001.tif"] and len(paths) == 2
+    assert sorted(os.listdir(out)) == ["frame_000.tif", "frame_001.tif", "frame_002.tif"] and len(paths) == 2
+    assert (out / "frame_002.tif").read_bytes() == last
 
 
 def test_read_raster_onto_grid(tmp_path):

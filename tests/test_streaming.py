@@ -110,7 +110,7 @@ def test_writer_leaves_nothing_on_error(tmp_path):
         with FrameWriter(tmp_path / "out", grid, None, 3) as writer:
             writer.write(0, 0, np.zeros((3, 1, 16, 16), np.float32))
             raise RuntimeError("boom")
-    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "out").exists(), [str(p) for p in (tmp_path / "out").rglob("*")]
 
 
 def test_decimated_read_equals_in_memory_reduction(tmp_path):
