@@ -61,13 +61,16 @@ def load_sequence(folder, r0, c0, size, count=13):
 
 
 def scores(pred, truth, valid, threshold=20.0):
-    maes, csis = [], []
+    """MAE, CSI at ``threshold`` and the ratio of the 99th percentiles (pred / truth; a flat field is << 1),
+    each averaged over the frames."""
+    maes, csis, p99 = [], [], []
     for p, t in zip(pred, truth):
         maes.append(float(np.abs(p[valid] - t[valid]).mean()))
+        p99.append(float(np.percentile(p[valid], 99) / max(np.percentile(t[valid], 99), 1e-6)))
         P, T = p[valid] >= threshold, t[valid] >= threshold
         hits, fa, miss = (P & T).sum(), (P & ~T).sum(), (~P & T).sum()
         csis.append(float(hits / max(hits + fa + miss, 1)))
-    return float(np.mean(maes)), float(np.mean(csis))
+    return float(np.mean(maes)), float(np.mean(csis)), float(np.mean(p99))
 
 
 def main():
@@ -107,13 +110,13 @@ def main():
             cfg = make_config(args.preset, name, steps=n, **extra)
             r = train_pair(x0, x1, valid, config=cfg, seed=args.seed, log=lambda s: print(s, flush=True))
             out = generate_frames(r.model, x0, x1, valid, tile=512, overlap=64)
-        mae, csi = scores([out[j, 0] for j in range(1, n)], truth, valid)
-        rows.append({"method": m, "mae_dbz": round(mae, 3), "csi20": round(csi, 3),
+        mae, csi, p99 = scores([out[j, 0] for j in range(1, n)], truth, valid)
+        rows.append({"method": m, "mae_dbz": round(mae, 3), "csi20": round(csi, 3), "p99_ratio": round(p99, 3),
                      "seconds": round(time.time() - t0, 1)})
         print(json.dumps(rows[-1]), flush=True)
-    print("| method | MAE dBZ | CSI@20 | seconds |\n| --- | --- | --- | --- |")
+    print("| method | MAE dBZ | CSI@20 | p99 / truth | seconds |\n| --- | --- | --- | --- | --- |")
     for r in rows:
-        print(f"| {r['method']} | {r['mae_dbz']} | {r['csi20']} | {r['seconds']} |")
+        print(f"| {r['method']} | {r['mae_dbz']} | {r['csi20']} | {r['p99_ratio']} | {r['seconds']} |")
 
 
 if __name__ == "__main__":
