@@ -14,7 +14,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from model.presets import make_config  # noqa: E402
+from model.presets import make_config, TrainConfig  # noqa: E402
+from model.networks import InBetweenNet  # noqa: E402
 from model.training import train_pair  # noqa: E402
 from model.inference import generate_frames, advection_fields  # noqa: E402
 from model import synthetic  # noqa: E402
@@ -44,6 +45,28 @@ def mean_angle(field, truth, mask):
 
 def held_out_mae(frames, truth):
     return float(np.mean([np.abs(frames[j] - truth[j]).mean() for j in range(1, len(truth) - 1)]))
+
+
+def test_paper_mode_starts_from_the_identity():
+    """Untrained: ψ∘φ gives back the image (one band) or its band mean, and every field is zero, so
+    training starts from the image held still.  A file's configuration without the key (written before)
+    keeps the architecture it was trained with."""
+    cfg = make_config("fast", "paper")
+    assert cfg.identity_start and cfg.lambda_smooth == 10.0
+    assert make_config("paper-example-1", "paper").lambda_smooth == 0.01   # the seed's tables untouched
+    torch.manual_seed(0)
+    for bands in (1, 3):
+        net = InBetweenNet(cfg, bands)
+        x = torch.randn(2, bands, 40, 56)
+        with torch.no_grad():
+            back = net.decoder(net.encoder(x))
+            disp, _ = net.fields(x)
+        assert torch.allclose(back, x.mean(dim=1, keepdim=True).expand_as(back), atol=1e-6)
+        assert disp.abs().max() == 0
+    old = {k: v for k, v in cfg.to_dict().items() if k != "identity_start"}
+    net = InBetweenNet(TrainConfig.from_dict(old), 1)
+    with torch.no_grad():
+        assert net.fields(torch.randn(1, 1, 32, 32))[0].abs().max() > 0   # random start, as before
 
 
 @pytest.mark.slow
