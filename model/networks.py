@@ -188,7 +188,14 @@ class InBetweenNet(nn.Module):
             zN = roll_forward(z0, disp)[-1]
             pred1 = self.decode(zN, x0) if cfg.residual_decoder else self.decoder(zN)
             ae0 = self.decode(z0, x0) if cfg.residual_decoder else self.decoder(z0)
-            ae = [(ae0, x0, None), (zN, z1, inside1)]
+            if self.encoder.skip:
+                # the latent term |Z_N − φ(X1)|² checks the fields only: through φ it is lowered by
+                # flattening the latent instead of moving it (measured on a rotation: latent std 0.07
+                # against 0.42 for the image, frames 1.27x linear's MAE; 0.51x with φ held fixed here;
+                # FMI radar crop MAE 5.51 -> 5.14 dBZ)
+                ae = [(ae0, x0, None), (roll_forward(z0.detach(), disp)[-1], z1.detach(), inside1)]
+            else:
+                ae = [(ae0, x0, None), (zN, z1, inside1)]
             return dict(pred1=pred1, pred0=None, ae=ae, raw=raw, disp=disp, inside1=inside1, inside0=None)
         c = x0.shape[1]
         fwd_all = roll_forward(torch.cat([z0.float(), x0.float()], 1), disp)
