@@ -23,8 +23,8 @@ frames), --gap 6 = 30 min (5 held-out frames)):
 | accurate (default, 200 it)     | 3.147  0.720   | 2.596  0.635   |                |                |
 | accurate before (plain DIS)    | 3.648  0.666   | 3.256  0.590   | 2.454  0.764   | 2.142  0.687   |
 | paper (fast, 200 it), before   | 8.077  0.502   |                |                |                |
-| paper (fast, 200 it), 11-26    | 5.508  0.598   |                |                |                |
-Paper mode 2026-11-26 (identity start, λ_smooth 10, λ_mag 0.1): 99th percentile 0.83 × the truth's
+| paper (fast, 200 it), 11-26    | 5.139  0.598   |                |                |                |
+Paper mode 2026-11-26 (identity start, λ_smooth 10, λ_mag 0.1): 99th percentile 0.81 × the truth's
 (before: 0.63; linear 0.93).
 Seconds: opticalflow ~1 s; accurate 0 iterations ~9-11 s (flow + inference); accurate trained 84-99 s.
 The lead comes from the initial flow: echoes move 100-150 px/hour here (5-minute frames), DIS alone
