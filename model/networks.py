@@ -16,9 +16,12 @@ def _act():
 
 
 class Encoder(nn.Module):
-    """φ: 3×3 convolutions only, leaky ReLU 0.2, image (C) → one latent channel on the same grid."""
+    """φ: 3×3 convolutions only, leaky ReLU 0.2, image (C) → one latent channel on the same grid.
 
-    def __init__(self, in_ch, widths):
+    ``skip``: φ(x) = mean of the bands + the convolutions, whose last layer starts at zero, so the latent
+    starts as the image itself (paper mode, see InBetweenNet)."""
+
+    def __init__(self, in_ch, widths, skip=False):
         super().__init__()
         layers, c = [], in_ch
         for w in widths:
@@ -26,8 +29,14 @@ class Encoder(nn.Module):
             c = w
         layers.append(nn.Conv2d(c, 1, 3, padding=1, padding_mode="replicate"))
         self.net = nn.Sequential(*layers)
+        self.skip = skip
+        if skip:
+            nn.init.zeros_(layers[-1].weight)
+            nn.init.zeros_(layers[-1].bias)
 
     def forward(self, x):
+        if self.skip:
+            return x.mean(dim=1, keepdim=True) + self.net(x)
         return self.net(x)
 
 
@@ -39,8 +48,9 @@ class _Block(nn.Sequential):
 
 
 class UNet(nn.Module):
-    def __init__(self, in_ch, out_ch, width_in, stages, bottleneck, k, zero_out=False):
+    def __init__(self, in_ch, out_ch, width_in, stages, bottleneck, k, zero_out=False, skip=False):
         super().__init__()
+        self.skip = skip  # add the (one-channel) input to every output channel: a residual U-net
         p = k // 2
         self.inp = nn.Sequential(nn.Conv2d(in_ch, width_in, k, padding=p, padding_mode="replicate"), _act())
         self.down = nn.ModuleList()
@@ -62,6 +72,7 @@ class UNet(nn.Module):
             nn.init.zeros_(self.out.bias)
 
     def forward(self, x):
+        inp = x
         x = self.inp(x)
         skips = []
         for blk in self.down:
@@ -73,6 +84,8 @@ class UNet(nn.Module):
             x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             x = conv(x)
             x = blk(torch.cat([x, skip], dim=1))
+        if self.skip:
+            return inp + self.out(x)
         return self.out(x)
 
 
@@ -88,17 +101,21 @@ class InBetweenNet(nn.Module):
         self.cfg = cfg
         self.bands = bands
         n = cfg.steps
-        self.encoder = Encoder(bands, cfg.encoder_widths)
+        # paper mode with ``identity_start``: ψ∘φ starts as the identity (φ = band mean + zero-started
+        # convolutions, ψ = latent + zero-started U-net) and the fields at zero, so training starts from
+        # the image held still and every step's field gets the same first updates
+        skip = cfg.mode == "paper" and getattr(cfg, "identity_start", False)
+        self.encoder = Encoder(bands, cfg.encoder_widths, skip=skip)
         if cfg.mode == "paper":
             field_in = bands
         else:
             field_in = 2 * bands + (2 if cfg.flow_init else 0)
         # accurate mode: residual fields, start at exactly the flow initialisation
         self.field_net = UNet(field_in, 2 * n, cfg.unet_in, cfg.unet_stages, cfg.unet_bottleneck,
-                              cfg.field_kernel, zero_out=(cfg.mode != "paper"))
+                              cfg.field_kernel, zero_out=(cfg.mode != "paper" or skip))
         dec_in = 1 + (bands if cfg.residual_decoder else 0)
         self.decoder = UNet(dec_in, bands, cfg.unet_in, cfg.unet_stages, cfg.unet_bottleneck,
-                            cfg.decoder_kernel, zero_out=cfg.residual_decoder)
+                            cfg.decoder_kernel, zero_out=cfg.residual_decoder or skip, skip=skip)
 
     # -- fields --------------------------------------------------------------------------------
     def fields(self, x0, x1=None, flow=None):
@@ -181,7 +198,14 @@ class InBetweenNet(nn.Module):
             zN = forward(z0, disp)[-1]
             pred1 = self.decode(zN, x0) if cfg.residual_decoder else self.decoder(zN)
             ae0 = self.decode(z0, x0) if cfg.residual_decoder else self.decoder(z0)
-            ae = [(ae0, x0, None), (zN, z1, inside1)]
+            if self.encoder.skip:
+                # the latent term |Z_N − φ(X1)|² checks the fields only: through φ it is lowered by
+                # flattening the latent instead of moving it (measured on a rotation: latent std 0.07
+                # against 0.42 for the image, frames 1.27x linear's MAE; 0.51x with φ held fixed here;
+                # FMI radar crop MAE 5.51 -> 5.14 dBZ)
+                ae = [(ae0, x0, None), (roll_forward(z0.detach(), disp)[-1], z1.detach(), inside1)]
+            else:
+                ae = [(ae0, x0, None), (zN, z1, inside1)]
             return dict(pred1=pred1, pred0=None, ae=ae, raw=raw, disp=disp, inside1=inside1, inside0=None)
         c = x0.shape[1]
         fwd_all = forward(torch.cat([z0.float(), x0.float()], 1), disp)
