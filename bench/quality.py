@@ -121,7 +121,7 @@ def run_task(task):
 
     case = _CASES[case_name]
     seq, valid = case["seq"], case["valid"]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         frames = run_method(spec, seq[0], seq[-1], len(seq) - 1, valid, seed=seed, preset=preset)
         scores = case_scores(frames, seq, valid, case["kind"])
@@ -129,7 +129,7 @@ def run_task(task):
     except Exception as exc:  # one failing method or case must not lose the others
         scores, error = {}, f"{type(exc).__name__}: {exc}"
     return {"case": case_name, "method": spec, "seed": seed, "seconds": time.perf_counter() - t0,
-            "error": error, **scores}
+            "cpu_seconds": time.process_time() - c0, "error": error, **scores}
 
 
 def _cost(task):
@@ -139,18 +139,22 @@ def _cost(task):
     return 1 if name in ("linear", "opticalflow") else 2
 
 
-def run_all(case_names, methods, seeds, preset, jobs, data, cache=C.CACHE, log=print):
+def run_all(case_names, methods, seeds, preset, jobs, data, cache=C.CACHE, log=print, partial=None):
+    """Every (case, method, seed) result; ``partial``: a file that gets the results so far after each one."""
     tasks = [(c, m, s, preset) for c in case_names for m in methods
              for s in (seeds if is_learned(m) else seeds[:1])]
-    tasks.sort(key=_cost, reverse=True)  # the long ones first keep the workers busy to the end
+    # case by case (an interrupted run has whole cases), the long methods first within each
+    tasks.sort(key=lambda t: (case_names.index(t[0]), -_cost(t)))
     results = []
     t0 = time.perf_counter()
 
     def done(r):
         results.append(r)
+        if partial:
+            Path(partial).write_text(json.dumps(results, default=float))
         what = f"error {r['error']}" if r["error"] else f"MAE {r['mae']:.2f} CSI20 {r['csi20']:.3f}"
         log(f"[{len(results)}/{len(tasks)} {time.perf_counter() - t0:6.0f} s] {r['case']} {r['method']} "
-            f"seed {r['seed']}: {what} ({r['seconds']:.1f} s)")
+            f"seed {r['seed']}: {what} ({r['seconds']:.1f} s, CPU {r['cpu_seconds']:.1f} s)")
 
     if jobs <= 1:
         _init_worker(case_names, data, cache)
@@ -179,8 +183,9 @@ def summarise(results, methods, case_names):
                 per_case[c] = {k: float(np.nanmean([r.get(k, np.nan) for r in rows])) if any(
                     np.isfinite(r.get(k, np.nan)) for r in rows) else float("nan") for k, *_ in COLUMNS}
                 per_case[c]["seconds"] = float(np.mean([r["seconds"] for r in rows]))
+                per_case[c]["cpu_seconds"] = float(np.mean([r["cpu_seconds"] for r in rows]))
         names = list(per_case)
-        mean = {k: _nanmean([per_case[c][k] for c in names]) for k, *_ in COLUMNS + [("seconds",)]}
+        mean = {k: _nanmean([per_case[c][k] for c in names]) for k, *_ in COLUMNS + [("seconds",), ("cpu_seconds",)]}
         worst, worst_case = {}, {}
         for k, *_ in COLUMNS:
             v, i = worst_over([per_case[c][k] for c in names], k)
@@ -207,23 +212,25 @@ def _fmt(v, digits):
 
 def format_table(summary):
     width = max([len(m) for m in summary] + [24]) + 8
-    head = f"{'method':<{width}}{'cases':>6}" + "".join(f"{label:>8}" for _, label, _ in COLUMNS) + f"{'s/case':>8}"
+    head = f"{'method':<{width}}{'cases':>6}" + "".join(f"{label:>8}" for _, label, _ in COLUMNS) + f"{'s/case':>8}{'CPU s':>7}"
     lines = [head, "-" * len(head)]
     for m, s in summary.items():
         lines.append(f"{m + ' mean':<{width}}{s['cases']:>6}"
                      + "".join(f"{_fmt(s['mean'][k], d):>8}" for k, _, d in COLUMNS)
-                     + f"{_fmt(s['mean']['seconds'], 1):>8}")
+                     + f"{_fmt(s['mean']['seconds'], 1):>8}{_fmt(s['mean']['cpu_seconds'], 1):>7}")
         if s["spread"]:
             lines.append(f"{m + ' ±seed (' + str(len(s['seeds'])) + ')':<{width}}{'':>6}"
                          + "".join(f"{_fmt(s['spread'][k], d):>8}" for k, _, d in COLUMNS))
         lines.append(f"{m + ' worst':<{width}}{'':>6}" + "".join(f"{_fmt(s['worst'][k], d):>8}" for k, _, d in COLUMNS)
                      + f"  {s['worst_case'].get('csi20') or ''}")
     lines.append("mean: over cases (seed-mean for learned methods); ±seed: std over seeds of that mean; worst: "
-                 "the worst case per column (name: worst CSI20). mean×, p99×: worst lead's ratio to the truth.")
+                 "the worst case per column (name: worst CSI20). mean×, p99×: worst lead's ratio to the truth.\n"
+                 "s/case, CPU s: wall and CPU seconds per case and seed (training included; CPU s is what a "
+                 "shared machine does not inflate).")
     return "\n".join(lines)
 
 
-def format_per_case(summary, case_names, keys=("mae", "csi20", "fss4", "mean_kept", "iou")):
+def format_per_case(summary, case_names, keys=("mae", "csi20", "fss4", "mean_kept", "p99_kept", "iou")):
     lines = []
     labels = {k: lab for k, lab, _ in COLUMNS}
     digits = {k: d for k, _, d in COLUMNS}
@@ -248,6 +255,18 @@ def select_cases(patterns, quick):
     return names
 
 
+def report(path, per_case=False):
+    data = json.loads(Path(path).read_text())
+    results = data["results"] if isinstance(data, dict) else data
+    methods = list(dict.fromkeys(r["method"] for r in results))
+    names = list(dict.fromkeys(r["case"] for r in results))
+    summary = summarise(results, methods, names)
+    if per_case:
+        print(format_per_case(summary, names) + "\n")
+    print(format_table(summary))
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m bench.quality", description=__doc__.split("\n\n")[0])
     ap.add_argument("--methods", nargs="+", default=DEFAULT_METHODS)
@@ -260,7 +279,11 @@ def main(argv=None):
     ap.add_argument("--json", help="write every result and the summary to this file")
     ap.add_argument("--data", default=str(C.DATA), help="folder holding the radar data folders")
     ap.add_argument("--cache", default=str(C.CACHE), help="the cases' cache file (.npz)")
+    ap.add_argument("--report", metavar="JSON", help="only print the table of an earlier run's --json file "
+                    "(or of its .part file, written while a run goes on)")
     args = ap.parse_args(argv)
+    if args.report:
+        return report(args.report, args.per_case)
 
     check_methods(args.methods, args.preset)
     names = select_cases(args.cases, args.quick)
@@ -271,8 +294,9 @@ def main(argv=None):
         return 1
     print(f"{len(names)} cases, methods {' '.join(args.methods)}, seeds {args.seeds}, preset {args.preset}, "
           f"{args.jobs} job(s)", flush=True)
+    partial = args.json + ".part" if args.json else None
     results, wall = run_all(names, args.methods, args.seeds, args.preset, args.jobs, args.data, args.cache,
-                            log=lambda s: print(s, flush=True))
+                            log=lambda s: print(s, flush=True), partial=partial)
     summary = summarise(results, args.methods, names)
     print()
     if args.per_case:
@@ -290,6 +314,7 @@ def main(argv=None):
             "cases": {n: {"kind": cases[n]["kind"], "about": cases[n]["about"], "frames": len(cases[n]["seq"]),
                           "shape": list(cases[n]["seq"].shape[-2:])} for n in names},
             "summary": summary, "results": results}, indent=1, default=float))
+        Path(partial).unlink(missing_ok=True)
     return 0
 
 
