@@ -45,7 +45,12 @@ RADAR = {
 }
 SYNTHETIC = ["syn-shift-texture", "syn-shift-binary", "syn-rotation", "syn-floe-split", "syn-growth-decay",
              "syn-inflow-outflow"]
-ALL = list(RADAR) + SYNTHETIC
+# interleaved, so that the first cases of an interrupted run already mix the three sources
+ALL = ["fmi-core-250m-15min", "syn-shift-texture", "mch-line-1km-30min", "fmi-band-500m-60min", "syn-floe-split",
+       "mch-cells-1km-15min", "fmi-edge-250m-30min", "syn-growth-decay", "mch-east-1km-60min",
+       "fmi-north-1km-60min", "syn-rotation", "mch-line-1km-60min", "fmi-south-1km-60min", "syn-inflow-outflow",
+       "fmi-band-500m-30min", "syn-shift-binary", "fmi-east-1km-30min"]
+assert sorted(ALL) == sorted(list(RADAR) + SYNTHETIC)
 QUICK = ["fmi-core-250m-15min", "mch-cells-1km-15min", "syn-shift-texture", "syn-floe-split"]
 SYN_SIZE, SYN_STEPS = 128, 8
 

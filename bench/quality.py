@@ -182,6 +182,8 @@ def summarise(results, methods, case_names):
             if rows:
                 per_case[c] = {k: float(np.nanmean([r.get(k, np.nan) for r in rows])) if any(
                     np.isfinite(r.get(k, np.nan)) for r in rows) else float("nan") for k, *_ in COLUMNS}
+                for k in ("mae", "csi20", "fss4"):  # seed noise per case, for the comparisons
+                    per_case[c][k + "_sd"] = float(np.nanstd([r.get(k, np.nan) for r in rows])) if len(rows) > 1 else 0.0
                 per_case[c]["seconds"] = float(np.mean([r["seconds"] for r in rows]))
                 per_case[c]["cpu_seconds"] = float(np.mean([r["cpu_seconds"] for r in rows]))
         names = list(per_case)
@@ -199,6 +201,32 @@ def summarise(results, methods, case_names):
         out[m] = {"cases": len(names), "seeds": seeds, "mean": mean, "spread": spread, "worst": worst,
                   "worst_case": worst_case, "per_case": per_case, "errors": errors}
     return out
+
+
+def compare(summary, base, keys=("mae", "csi20", "fss4")):
+    """Lines: for every method, on how many cases it beats ``base`` / loses to it beyond seed noise
+    (twice the larger per-case seed spread, at least 0.01 dBZ or 0.005)."""
+    if base not in summary:
+        return []
+    lines = []
+    for m, s in summary.items():
+        if m == base:
+            continue
+        parts = []
+        for k in keys:
+            better = worse = same = 0
+            for c, row in s["per_case"].items():
+                ref = summary[base]["per_case"].get(c)
+                if ref is None or not (np.isfinite(row[k]) and np.isfinite(ref[k])):
+                    continue
+                tol = max(2 * max(row[k + "_sd"], ref[k + "_sd"]), 0.01 if k == "mae" else 0.005)
+                gain = (ref[k] - row[k]) if BETTER[k] == "low" else (row[k] - ref[k])
+                better += gain > tol
+                worse += gain < -tol
+                same += abs(gain) <= tol
+            parts.append(f"{k.upper()} {better}/{worse}/{same}")
+        lines.append(f"{m} vs {base}: cases better/worse/same beyond seed noise: " + ", ".join(parts))
+    return lines
 
 
 def _nanmean(values):
@@ -255,15 +283,17 @@ def select_cases(patterns, quick):
     return names
 
 
-def report(path, per_case=False):
+def report(path, per_case=False, versus=None):
     data = json.loads(Path(path).read_text())
     results = data["results"] if isinstance(data, dict) else data
     methods = list(dict.fromkeys(r["method"] for r in results))
+    methods = data["methods"] if isinstance(data, dict) else sorted(methods, key=is_learned)
     names = list(dict.fromkeys(r["case"] for r in results))
     summary = summarise(results, methods, names)
     if per_case:
         print(format_per_case(summary, names) + "\n")
     print(format_table(summary))
+    print("\n".join(compare(summary, versus)))
     return 0
 
 
@@ -279,11 +309,13 @@ def main(argv=None):
     ap.add_argument("--json", help="write every result and the summary to this file")
     ap.add_argument("--data", default=str(C.DATA), help="folder holding the radar data folders")
     ap.add_argument("--cache", default=str(C.CACHE), help="the cases' cache file (.npz)")
+    ap.add_argument("--versus", default="accurate:iterations=0",
+                    help="the method every other one is compared with case by case (default: the untrained start)")
     ap.add_argument("--report", metavar="JSON", help="only print the table of an earlier run's --json file "
                     "(or of its .part file, written while a run goes on)")
     args = ap.parse_args(argv)
     if args.report:
-        return report(args.report, args.per_case)
+        return report(args.report, args.per_case, args.versus)
 
     check_methods(args.methods, args.preset)
     names = select_cases(args.cases, args.quick)
@@ -302,6 +334,7 @@ def main(argv=None):
     if args.per_case:
         print(format_per_case(summary, names) + "\n")
     print(format_table(summary))
+    print("\n".join(compare(summary, args.versus)))
     for m, s in summary.items():
         for e in s["errors"]:
             print(f"{m} failed on {e}")

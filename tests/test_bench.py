@@ -108,10 +108,11 @@ def test_bench_runs_end_to_end_on_a_tiny_case(tmp_path, capsys):
     out = tmp_path / "q.json"
     rc = quality.main(["--cases", "syn-shift-binary", "--methods", "linear", "accurate:iterations=2",
                        "--seeds", "0", "1", "--jobs", "1", "--per-case", "--cache", str(tmp_path / "c.npz"),
-                       "--json", str(out)])
+                       "--json", str(out), "--versus", "linear"])
     assert rc == 0
     text = capsys.readouterr().out
     assert "linear mean" in text and "accurate:iterations=2 ±seed (2)" in text and "worst" in text
+    assert "accurate:iterations=2 vs linear: cases better/worse/same" in text
     res = json.loads(out.read_text())
     assert {r["method"] for r in res["results"]} == {"linear", "accurate:iterations=2"}
     assert len(res["results"]) == 3 and not any(r["error"] for r in res["results"])
@@ -128,3 +129,16 @@ def test_bench_rejects_unknown_methods_and_overrides():
         quality.main(["--methods", "nope", "--cases", "syn-shift-binary"])
     with pytest.raises(ValueError, match="override"):
         quality.main(["--methods", "accurate:no_such_knob=1", "--cases", "syn-shift-binary"])
+
+
+def test_compare_counts_cases_beyond_seed_noise():
+    from bench.quality import compare
+
+    def case(mae, csi, sd=0.0):
+        return {"mae": mae, "csi20": csi, "fss4": csi, "mae_sd": sd, "csi20_sd": sd, "fss4_sd": sd}
+
+    summary = {"start": {"per_case": {"a": case(2.0, 0.5), "b": case(2.0, 0.5), "c": case(2.0, 0.5)}},
+               "trained": {"per_case": {"a": case(1.5, 0.6), "b": case(2.5, 0.4), "c": case(2.03, 0.52, sd=0.02)}}}
+    line = compare(summary, "start")[0]
+    # a: better; b: worse; c: within twice its seed spread of the start
+    assert line.endswith("MAE 1/1/1, CSI20 1/1/1, FSS4 1/1/1"), line
