@@ -74,11 +74,9 @@ def check_methods(specs, preset):
             from model.presets import make_config
 
             make_config(preset, name, **overrides)  # unknown overrides fail now, not after an hour
-        elif name not in METHODS:
+        elif name not in METHODS:  # a baseline's :key=value options (e.g. ot:ot_size=64) go to interpolate
             raise SystemExit(f"unknown method {spec!r}: choose from {', '.join(METHODS)}, "
                              f"or a latent mode {LATENT_MODES} with :key=value overrides")
-        elif overrides:
-            pass  # baseline options (e.g. ot:ot_size=64) go to model.baselines.interpolate
 
 
 def run_method(spec, x0, x1, steps, valid, seed=0, preset="fast"):
