@@ -192,8 +192,10 @@ def summarise(results, methods, case_names):
             worst[k], worst_case[k] = v, (names[i] if i is not None else None)
         spread = {}
         if len(seeds) > 1:
-            for k, *_ in COLUMNS:
-                by_seed = [_nanmean([r.get(k, np.nan) for r in mine if r["seed"] == s]) for s in seeds]
+            full = {c for c in names if {r["seed"] for r in mine if r["case"] == c} == set(seeds)}
+            for k, *_ in COLUMNS:  # over the cases every seed has (a partial run may lack some)
+                by_seed = [_nanmean([r.get(k, np.nan) for r in mine if r["seed"] == s and r["case"] in full])
+                           for s in seeds]
                 spread[k] = float(np.nanstd(by_seed)) if np.isfinite(by_seed).any() else float("nan")
         errors = [f"{r['case']} seed {r['seed']}: {r['error']}" for r in results if r["method"] == m and r["error"]]
         out[m] = {"cases": len(names), "seeds": seeds, "mean": mean, "spread": spread, "worst": worst,
@@ -286,6 +288,13 @@ def report(path, per_case=False, versus=None):
     results = data["results"] if isinstance(data, dict) else data
     methods = list(dict.fromkeys(r["method"] for r in results))
     methods = data["methods"] if isinstance(data, dict) else sorted(methods, key=is_learned)
+    seeds = {r["seed"] for r in results if is_learned(r["method"])} or {0}
+    want = {(m, s) for m in methods for s in (seeds if is_learned(m) else [min(seeds)])}
+    complete = [c for c in dict.fromkeys(r["case"] for r in results)
+                if {(r["method"], r["seed"]) for r in results if r["case"] == c} >= want]
+    if len(complete) < len({r["case"] for r in results}):
+        print(f"(a partial run: the {len(complete)} case(s) that every method and seed has finished)")
+    results = [r for r in results if r["case"] in complete]
     names = list(dict.fromkeys(r["case"] for r in results))
     summary = summarise(results, methods, names)
     if per_case:
