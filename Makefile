@@ -22,8 +22,9 @@ demo: setup
 test: setup
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
 
+# the development benchmark (bench/quality.py): one table; e.g. make bench-quality ARGS="--quick --seeds 0"
 bench-quality: setup
-	$(PY) -m bench.quality
+	OMP_NUM_THREADS=1 $(PY) -m bench.quality $(ARGS)
 
 bench: setup
 	$(PY) -m bench.speed
