@@ -17,7 +17,7 @@ Two modes share one network family:
                 and forward/backward agreement at the intermediate steps (λ_cons); pixels whose
                 trajectory under the initial flow leaves the patch are left out;
               - one global normalisation for the pair (no per-patch scaling, so tiles agree).
-              By measurement (FMI radar, bench/latent_dev.py) training ψ's residual on the endpoints
+              By measurement (FMI radar, the since-removed bench/latent_dev.py) training ψ's residual on the endpoints
               hurt the held-out frames, so ``train_decoder`` is False by default: φ and ψ stay at their
               initialisation (ψ's residual is exactly zero) and only the fields learn.
               What keeps the learned fields from erasing small echoes (issue 10: a rough residual
@@ -139,7 +139,7 @@ def _mode_defaults(mode):
     if mode == "paper":
         return dict(flow_init=False, bidirectional=False, residual_decoder=False, patch_norm=True,
                     identity_start=True)
-    # measured on FMI radar (bench/latent_dev.py): training psi's residual at the endpoints made the
+    # measured on FMI radar (the since-removed bench/latent_dev.py): training psi's residual at the endpoints made the
     # held-out intermediate frames worse (+0.12 dBZ MAE), so by default it stays at zero (frames are the
     # time-weighted blend of both ends advected along the learned fields); the fields learn a residual
     # on the flow initialisation with the forward/backward consistency term.
