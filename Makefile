@@ -33,8 +33,9 @@ test: setup
 package:
 	python3 scripts/package.py dist
 
+# the development benchmark (bench/quality.py): one table; e.g. make bench-quality ARGS="--quick --seeds 0"
 bench-quality: setup
-	$(PY) -m bench.quality
+	OMP_NUM_THREADS=1 $(PY) -m bench.quality $(ARGS)
 
 bench: setup
 	$(PY) -m bench.speed

@@ -1,24 +1,29 @@
-"""Quality benchmark on real radar: every method fills in held-out frames between two endpoints.
+"""Quality benchmark: every method fills in the held-out frames of many cases; one table of scores.
 
-    .venv/bin/python -m bench.quality [--gap 12 6] [--start 0] [--crop XOFF YOFF W H] [--block 2]
-                                      [--methods linear opticalflow ot imageadvection latent] [--json out.json]
+    make bench-quality          (= .venv/bin/python -m bench.quality)
+    .venv/bin/python -m bench.quality [--methods linear opticalflow pysteps-lk accurate:iterations=0 accurate]
+        [--seeds 0 1 2] [--cases fmi mch syn-floe-split ...] [--quick] [--jobs 2] [--per-case] [--json out.json]
 
-Data: FMI radar composite of 2016-09-28 (``<repo>/../shared/data/fmi-radar-2016-09-28/*.tif``, 5-minute
-GeoTIFFs, 250 m, uint8 with dBZ = 0.5 v - 32, 0 = no echo, 255 = nodata). Values are converted to dBZ with
-a floor: "no echo" and anything below -10 dBZ become -10 dBZ; nodata becomes NaN. A crop (full-resolution
-pixel window, read with GDAL at full resolution because the files' overviews are broken) is block-averaged
-``--block`` times (2 -> 500 m pixels; a block touching nodata becomes NaN).
+Cases (bench/cases.py): crops of two real radar sequences (FMI 250 m / 500 m / 1 km, gaps of 15-60 min;
+MeteoSwiss 1 km) and synthetic cases with a known truth (large displacement of a textured field and of a
+binary shape, rotation, a floe splitting into drifting pieces, growth and decay, inflow and outflow).
+For each, the first and last frames are the pair and every frame in between is held out as the truth.
+Scores (bench/scores.py) per case over the held-out frames: MAE, RMSE, bias, CSI at 10/20/30 dBZ (binary
+cases: CSI at 0.5 in the CSI20 column), FSS at 1/4/16 px (20 dBZ; 0.5 binary), the intensity kept (the
+worst lead's ratio of domain mean and of 99th percentile to the truth's), SSIM, IoU (binary cases).
 
-For each gap G (default 12 = 1 hour and 6 = 30 minutes) the frames ``start`` and ``start + G`` are the
-endpoints and the G - 1 frames between are held out; every method makes G + 1 frames and is scored on
-the held-out ones (mean over frames): MAE in dBZ, CSI at 20 dBZ, SSIM (data range 70 dB), and the
-wall time of the method (training included for ``latent``). ``latent`` uses the core's API
-(model.presets / model.training / model.inference) with the ``fast`` preset, and is skipped with a
-message when that cannot be imported.
+Methods: the baselines of model/baselines.py by name, and the latent model by mode with config overrides,
+e.g. ``accurate``, ``accurate:iterations=0`` (the untrained start), ``paper``,
+``accurate:iterations=100:lambda_cons=1.0`` (preset from ``--preset``, default fast). Learned methods run
+once per ``--seeds`` value; their "±seed" row is the spread (standard deviation) over seeds of the mean over
+cases. The table gives, per method, the mean over cases and the worst case of each column.
+Loaded cases are cached in bench-output/cases.npz.
 """
 import argparse
-import glob
+import ast
+import fnmatch
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -26,149 +31,330 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data" / "fmi-radar-2016-09-28"
-FLOOR_DBZ = -10.0
-THRESHOLD_DBZ = 20.0
-SSIM_RANGE = 70.0
-# A 256 km x 256 km window over the band of rain crossing south-central Finland that afternoon.
-DEFAULT_CROP = (1536, 3840, 1024, 1024)
-BASELINES = ["linear", "opticalflow", "ot", "imageadvection"]
-ALL_METHODS = BASELINES + ["latent", "latent-paper"]
-DEFAULT_METHODS = BASELINES + ["latent"]
-
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench import cases as C  # noqa: E402
+from bench.scores import BETTER, worst_over  # noqa: E402
 
-def list_frames(data_dir=DATA):
-    return sorted(glob.glob(str(Path(data_dir) / "*.tif")))
-
-
-def to_dbz(raw):
-    """uint8 radar values -> float32 dBZ with the -10 dBZ floor, NaN for nodata."""
-    raw = np.asarray(raw)
-    dbz = np.maximum(0.5 * raw.astype(np.float32) - 32.0, FLOOR_DBZ)
-    dbz[raw == 0] = FLOOR_DBZ
-    dbz[raw == 255] = np.nan
-    return dbz
+DEFAULT_METHODS = ["linear", "opticalflow", "pysteps-lk", "accurate:iterations=0", "accurate"]
+LATENT_MODES = ("accurate", "paper")
+COLUMNS = [("mae", "MAE", 2), ("rmse", "RMSE", 2), ("bias", "bias", 2), ("csi10", "CSI10", 3),
+           ("csi20", "CSI20", 3), ("csi30", "CSI30", 3), ("fss1", "FSS1", 3), ("fss4", "FSS4", 3),
+           ("fss16", "FSS16", 3), ("mean_kept", "mean×", 2), ("p99_kept", "p99×", 2), ("ssim", "SSIM", 3),
+           ("iou", "IoU", 3)]
 
 
-def block_mean(a, block):
-    if block <= 1:
-        return a
-    h, w = a.shape[0] // block * block, a.shape[1] // block * block
-    return a[:h, :w].reshape(h // block, block, w // block, block).mean(axis=(1, 3))  # NaN propagates
+# ------------------------------------------------------------------------------------------- methods
+def parse_method(spec):
+    """'accurate:iterations=0:lr=0.002' -> ('accurate', {'iterations': 0, 'lr': 0.002})."""
+    name, *items = spec.split(":")
+    overrides = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"method {spec!r}: override {item!r} is not key=value")
+        k, v = item.split("=", 1)
+        try:
+            overrides[k] = ast.literal_eval(v)
+        except (ValueError, SyntaxError):
+            overrides[k] = v
+    return name, overrides
 
 
-def load_fmi_sequence(start=0, count=13, crop=DEFAULT_CROP, block=2, data_dir=DATA):
-    """Frames ``start .. start+count-1`` as float32 dBZ (T, 1, H, W), their file names, and valid (H, W)."""
-    from osgeo import gdal
-
-    files = list_frames(data_dir)
-    if len(files) < start + count:
-        raise ValueError(f"need {start + count} frames in {data_dir}, found {len(files)}")
-    xoff, yoff, w, h = crop
-    frames = []
-    for f in files[start:start + count]:
-        ds = gdal.Open(f)
-        raw = ds.GetRasterBand(1).ReadAsArray(int(xoff), int(yoff), int(w), int(h))
-        ds = None
-        frames.append(block_mean(to_dbz(raw), block))
-    seq = np.stack(frames)[:, None].astype(np.float32)
-    valid = np.isfinite(seq).all(axis=(0, 1))
-    return seq, [Path(f).name for f in files[start:start + count]], valid
+def is_learned(spec):
+    return parse_method(spec)[0] in LATENT_MODES
 
 
-def run_method(name, x0, x1, steps, valid, seed=0, log=print):
-    """Frames (steps+1, C, H, W) from ``name``: a baseline of model.baselines, ``latent`` (accurate mode) or
-    ``latent-paper`` (the paper-faithful mode) of the core, trained on the pair with the fast preset."""
-    if name in BASELINES:
-        from model.baselines import interpolate
+def check_methods(specs, preset):
+    from model.baselines import METHODS
 
-        return interpolate(name, x0, x1, steps, valid=valid)
-    if name in ("latent", "latent-paper"):
+    for spec in specs:
+        name, overrides = parse_method(spec)
+        if name in LATENT_MODES:
+            from model.presets import make_config
+
+            make_config(preset, name, **overrides)  # unknown overrides fail now, not after an hour
+        elif name not in METHODS:  # a baseline's :key=value options (e.g. ot:ot_size=64) go to interpolate
+            raise SystemExit(f"unknown method {spec!r}: choose from {', '.join(METHODS)}, "
+                             f"or a latent mode {LATENT_MODES} with :key=value overrides")
+
+
+def run_method(spec, x0, x1, steps, valid, seed=0, preset="fast"):
+    """Frames (steps+1, C, H, W) of the method ``spec`` for the pair."""
+    name, overrides = parse_method(spec)
+    if name in LATENT_MODES:
+        from model.inference import generate_frames
         from model.presets import make_config
         from model.training import train_pair
-        from model.inference import generate_frames
 
-        mode = "paper" if name == "latent-paper" else "accurate"
-        cfg = make_config("fast", mode=mode, steps=steps)
+        cfg = make_config(preset, name, steps=steps, **overrides)
         result = train_pair(x0, x1, valid, config=cfg, device="cpu", seed=seed)
         return generate_frames(result.model, x0, x1, valid, device="cpu")
-    raise ValueError(f"unknown method {name!r}; choose one of {', '.join(ALL_METHODS)}")
+    from model.baselines import interpolate
+
+    return interpolate(name, x0, x1, steps, valid=valid, **overrides)
 
 
-def latent_available():
+# --------------------------------------------------------------------------------------------- tasks
+_CASES = {}
+
+
+def _init_worker(names, data, cache=C.CACHE):
+    import warnings
+
+    warnings.filterwarnings("ignore", message="Valid PROJ data directory")  # Debian's pyproj, via pysteps
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
-        from model.presets import make_config  # noqa: F401
-        from model.training import train_pair  # noqa: F401
-        from model.inference import generate_frames  # noqa: F401
-    except Exception as exc:  # missing module or broken import: skip, say why
-        return f"{type(exc).__name__}: {exc}"
-    return None
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+    _CASES.update(C.load_cases(names, data=data, cache=cache, log=lambda s: None))
 
 
-def score(frames, seq, valid):
-    from model.metrics import frame_scores
+def run_task(task):
+    case_name, spec, seed, preset = task
+    from bench.scores import case_scores
 
-    rows = [frame_scores(frames[j], seq[j], valid=valid, threshold=THRESHOLD_DBZ, data_range=SSIM_RANGE)
-            for j in range(1, len(seq) - 1)]
-    mean = lambda k: float(np.nanmean([r[k] for r in rows]))  # noqa: E731
-    return {"mae": mean("mae"), "rmse": mean("rmse"), "bias": mean("bias"), "csi": mean("csi"),
-            "pod": mean("pod"), "far": mean("far"), "ssim": mean("ssim"),
-            "per_frame": [{k: r[k] for k in ("mae", "csi", "ssim")} for r in rows]}
+    case = _CASES[case_name]
+    seq, valid = case["seq"], case["valid"]
+    t0, c0 = time.perf_counter(), time.process_time()
+    try:
+        frames = run_method(spec, seq[0], seq[-1], len(seq) - 1, valid, seed=seed, preset=preset)
+        scores = case_scores(frames, seq, valid, case["kind"])
+        error = None
+    except Exception as exc:  # one failing method or case must not lose the others
+        scores, error = {}, f"{type(exc).__name__}: {exc}"
+    return {"case": case_name, "method": spec, "seed": seed, "seconds": time.perf_counter() - t0,
+            "cpu_seconds": time.process_time() - c0, "error": error, **scores}
+
+
+def _cost(task):
+    name, overrides = parse_method(task[1])
+    if name in LATENT_MODES:
+        return 3 if overrides.get("iterations", 1) != 0 else 2
+    return 1 if name in ("linear", "opticalflow") else 2
+
+
+def run_all(case_names, methods, seeds, preset, jobs, data, cache=C.CACHE, log=print, partial=None):
+    """Every (case, method, seed) result; ``partial``: a file that gets the results so far after each one."""
+    tasks = [(c, m, s, preset) for c in case_names for m in methods
+             for s in (seeds if is_learned(m) else seeds[:1])]
+    # case by case (an interrupted run has whole cases), the long methods first within each
+    tasks.sort(key=lambda t: (case_names.index(t[0]), -_cost(t)))
+    results = []
+    t0 = time.perf_counter()
+
+    def done(r):
+        results.append(r)
+        if partial:
+            Path(partial).write_text(json.dumps(results, default=float))
+        what = f"error {r['error']}" if r["error"] else f"MAE {r['mae']:.2f} CSI20 {r['csi20']:.3f}"
+        log(f"[{len(results)}/{len(tasks)} {time.perf_counter() - t0:6.0f} s] {r['case']} {r['method']} "
+            f"seed {r['seed']}: {what} ({r['seconds']:.1f} s, CPU {r['cpu_seconds']:.1f} s)")
+
+    if jobs <= 1:
+        _init_worker(case_names, data, cache)
+        for t in tasks:
+            done(run_task(t))
+    else:
+        import multiprocessing as mp
+
+        with mp.get_context("spawn").Pool(jobs, initializer=_init_worker, initargs=(case_names, data, cache)) as pool:
+            for r in pool.imap_unordered(run_task, tasks):
+                done(r)
+    return results, time.perf_counter() - t0
+
+
+# ------------------------------------------------------------------------------------------- summary
+def summarise(results, methods, case_names):
+    """Per method: per-case scores (mean over seeds), mean over cases, seed spread, worst case per column."""
+    out = {}
+    for m in methods:
+        mine = [r for r in results if r["method"] == m and not r["error"]]
+        seeds = sorted({r["seed"] for r in mine})
+        per_case = {}
+        for c in case_names:
+            rows = [r for r in mine if r["case"] == c]
+            if rows:
+                per_case[c] = {k: float(np.nanmean([r.get(k, np.nan) for r in rows])) if any(
+                    np.isfinite(r.get(k, np.nan)) for r in rows) else float("nan") for k, *_ in COLUMNS}
+                for k in ("mae", "csi20", "fss4"):  # seed noise per case, for the comparisons
+                    per_case[c][k + "_sd"] = float(np.nanstd([r.get(k, np.nan) for r in rows])) if len(rows) > 1 else 0.0
+                per_case[c]["seconds"] = float(np.mean([r["seconds"] for r in rows]))
+                per_case[c]["cpu_seconds"] = float(np.mean([r["cpu_seconds"] for r in rows]))
+        names = list(per_case)
+        mean = {k: _nanmean([per_case[c][k] for c in names]) for k, *_ in COLUMNS + [("seconds",), ("cpu_seconds",)]}
+        worst, worst_case = {}, {}
+        for k, *_ in COLUMNS:
+            v, i = worst_over([per_case[c][k] for c in names], k)
+            worst[k], worst_case[k] = v, (names[i] if i is not None else None)
+        spread = {}
+        if len(seeds) > 1:
+            full = {c for c in names if {r["seed"] for r in mine if r["case"] == c} == set(seeds)}
+            for k, *_ in COLUMNS:  # over the cases every seed has (a partial run may lack some)
+                by_seed = [_nanmean([r.get(k, np.nan) for r in mine if r["seed"] == s and r["case"] in full])
+                           for s in seeds]
+                spread[k] = float(np.nanstd(by_seed)) if np.isfinite(by_seed).any() else float("nan")
+        errors = [f"{r['case']} seed {r['seed']}: {r['error']}" for r in results if r["method"] == m and r["error"]]
+        out[m] = {"cases": len(names), "seeds": seeds, "mean": mean, "spread": spread, "worst": worst,
+                  "worst_case": worst_case, "per_case": per_case, "errors": errors}
+    return out
+
+
+def compare(summary, base, keys=("mae", "csi20", "fss4")):
+    """Lines: for every method, on how many cases it beats ``base`` / loses to it beyond seed noise
+    (twice the larger per-case seed spread, at least 0.01 dBZ or 0.005)."""
+    if base not in summary:
+        return []
+    lines = []
+    for m, s in summary.items():
+        if m == base:
+            continue
+        parts = []
+        for k in keys:
+            better = worse = same = 0
+            for c, row in s["per_case"].items():
+                ref = summary[base]["per_case"].get(c)
+                if ref is None or not (np.isfinite(row[k]) and np.isfinite(ref[k])):
+                    continue
+                tol = max(2 * max(row[k + "_sd"], ref[k + "_sd"]), 0.01 if k == "mae" else 0.005)
+                gain = (ref[k] - row[k]) if BETTER[k] == "low" else (row[k] - ref[k])
+                better += gain > tol
+                worse += gain < -tol
+                same += abs(gain) <= tol
+            parts.append(f"{k.upper()} {better}/{worse}/{same}")
+        lines.append(f"{m} vs {base}: cases better/worse/same beyond seed noise: " + ", ".join(parts))
+    return lines
+
+
+def _nanmean(values):
+    v = np.asarray(values, dtype=np.float64)
+    return float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
+
+
+def _fmt(v, digits):
+    return "—" if v is None or not np.isfinite(v) else f"{v:.{digits}f}"
+
+
+def format_table(summary):
+    width = max([len(m) for m in summary] + [24]) + 8
+    head = f"{'method':<{width}}{'cases':>6}" + "".join(f"{label:>8}" for _, label, _ in COLUMNS) + f"{'s/case':>8}{'CPU s':>7}"
+    lines = [head, "-" * len(head)]
+    for m, s in summary.items():
+        lines.append(f"{m + ' mean':<{width}}{s['cases']:>6}"
+                     + "".join(f"{_fmt(s['mean'][k], d):>8}" for k, _, d in COLUMNS)
+                     + f"{_fmt(s['mean']['seconds'], 1):>8}{_fmt(s['mean']['cpu_seconds'], 1):>7}")
+        if s["spread"]:
+            lines.append(f"{m + ' ±seed (' + str(len(s['seeds'])) + ')':<{width}}{'':>6}"
+                         + "".join(f"{_fmt(s['spread'][k], d):>8}" for k, _, d in COLUMNS))
+        lines.append(f"{m + ' worst':<{width}}{'':>6}" + "".join(f"{_fmt(s['worst'][k], d):>8}" for k, _, d in COLUMNS)
+                     + f"  {s['worst_case'].get('csi20') or ''}")
+    lines.append("mean: over cases (seed-mean for learned methods); ±seed: std over seeds of that mean; worst: "
+                 "the worst case per column (name: worst CSI20). mean×, p99×: worst lead's ratio to the truth.\n"
+                 "s/case, CPU s: wall and CPU seconds per case and seed (training included; CPU s is what a "
+                 "shared machine does not inflate).")
+    return "\n".join(lines)
+
+
+def format_per_case(summary, case_names, keys=("mae", "csi20", "fss4", "mean_kept", "p99_kept", "iou")):
+    lines = []
+    labels = {k: lab for k, lab, _ in COLUMNS}
+    digits = {k: d for k, _, d in COLUMNS}
+    head = f"{'case':<24}{'method':<32}" + "".join(f"{labels[k]:>8}" for k in keys)
+    lines += [head, "-" * len(head)]
+    for c in case_names:
+        for m, s in summary.items():
+            row = s["per_case"].get(c)
+            if row:
+                lines.append(f"{c:<24}{m:<32}" + "".join(f"{_fmt(row[k], digits[k]):>8}" for k in keys))
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------- main
+def select_cases(patterns, quick):
+    names = list(C.QUICK if quick else C.ALL)
+    if patterns:
+        pool = C.ALL
+        names = [n for n in pool if any(fnmatch.fnmatch(n, p) or n.startswith(p) for p in patterns)]
+        if not names:
+            raise SystemExit(f"no case matches {patterns}; cases: {', '.join(C.ALL)}")
+    return names
+
+
+def report(path, per_case=False, versus=None):
+    data = json.loads(Path(path).read_text())
+    results = data["results"] if isinstance(data, dict) else data
+    methods = list(dict.fromkeys(r["method"] for r in results))
+    methods = data["methods"] if isinstance(data, dict) else sorted(methods, key=is_learned)
+    seeds = {r["seed"] for r in results if is_learned(r["method"])} or {0}
+    want = {(m, s) for m in methods for s in (seeds if is_learned(m) else [min(seeds)])}
+    complete = [c for c in dict.fromkeys(r["case"] for r in results)
+                if {(r["method"], r["seed"]) for r in results if r["case"] == c} >= want]
+    if len(complete) < len({r["case"] for r in results}):
+        print(f"(a partial run: the {len(complete)} case(s) that every method and seed has finished)")
+    results = [r for r in results if r["case"] in complete]
+    names = list(dict.fromkeys(r["case"] for r in results))
+    summary = summarise(results, methods, names)
+    if per_case:
+        print(format_per_case(summary, names) + "\n")
+    print(format_table(summary))
+    print("\n".join(compare(summary, versus)))
+    return 0
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m bench.quality", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--gap", type=int, nargs="+", default=[12, 6], help="frames between endpoints (5 min each)")
-    ap.add_argument("--start", type=int, default=0, help="index of the first endpoint in the sorted files")
-    ap.add_argument("--crop", type=int, nargs=4, default=list(DEFAULT_CROP), metavar=("XOFF", "YOFF", "W", "H"),
-                    help="full-resolution pixel window")
-    ap.add_argument("--block", type=int, default=2, help="block averaging factor (2: 250 m -> 500 m)")
-    ap.add_argument("--methods", nargs="+", default=DEFAULT_METHODS, choices=ALL_METHODS)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--json", help="write the results to this file")
-    ap.add_argument("--data", default=str(DATA), help="folder of the radar GeoTIFFs")
+    ap.add_argument("--methods", nargs="+", default=DEFAULT_METHODS)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the learned methods")
+    ap.add_argument("--cases", nargs="+", help="case names, prefixes or glob patterns (default: all)")
+    ap.add_argument("--quick", action="store_true", help=f"only {', '.join(C.QUICK)}")
+    ap.add_argument("--preset", default="fast")
+    ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="processes (one thread each)")
+    ap.add_argument("--per-case", action="store_true", help="also a table of key scores per case")
+    ap.add_argument("--json", help="write every result and the summary to this file")
+    ap.add_argument("--data", default=str(C.DATA), help="folder holding the radar data folders")
+    ap.add_argument("--cache", default=str(C.CACHE), help="the cases' cache file (.npz)")
+    ap.add_argument("--versus", default="accurate:iterations=0",
+                    help="the method every other one is compared with case by case (default: the untrained start)")
+    ap.add_argument("--report", metavar="JSON", help="only print the table of an earlier run's --json file "
+                    "(or of its .part file, written while a run goes on)")
     args = ap.parse_args(argv)
+    if args.report:
+        return report(args.report, args.per_case, args.versus)
 
-    if not list_frames(args.data):
-        print(f"bench.quality: no radar data at {args.data}; skipping.")
-        return 0
-    methods = list(args.methods)
-    if any(m.startswith("latent") for m in methods):
-        why = latent_available()
-        if why:
-            print(f"bench.quality: latent model not importable ({why}); skipping it.")
-            methods = [m for m in methods if not m.startswith("latent")]
-
-    seq_all, names, valid_all = load_fmi_sequence(args.start, max(args.gap) + 1, tuple(args.crop), args.block,
-                                                  args.data)
-    results = []
-    for gap in args.gap:
-        seq = seq_all[:gap + 1]
-        valid = np.isfinite(seq).all(axis=(0, 1))
-        x0, x1 = seq[0], seq[-1]
-        print(f"\n{names[0]} -> {names[gap]}: gap {gap * 5} min, {gap - 1} held-out frames, "
-              f"{x0.shape[-2]}x{x0.shape[-1]} px at {250 * args.block} m, "
-              f"{100 * np.mean(x0[0][valid] >= THRESHOLD_DBZ):.0f}% of pixels >= {THRESHOLD_DBZ:g} dBZ")
-        print(f"{'method':<15}{'MAE dBZ':>9}{'CSI@20':>9}{'SSIM':>8}{'seconds':>9}")
-        for m in methods:
-            t0 = time.perf_counter()
-            try:
-                frames = run_method(m, x0, x1, gap, valid, seed=args.seed)
-            except Exception as exc:
-                print(f"{m:<15} failed: {type(exc).__name__}: {exc}")
-                results.append({"gap": gap, "method": m, "error": f"{type(exc).__name__}: {exc}"})
-                continue
-            secs = time.perf_counter() - t0
-            s = score(frames, seq, valid)
-            print(f"{m:<15}{s['mae']:>9.2f}{s['csi']:>9.3f}{s['ssim']:>8.3f}{secs:>9.1f}", flush=True)
-            results.append({"gap": gap, "minutes": gap * 5, "method": m, "seconds": secs,
-                            "first": names[0], "last": names[gap], **s})
+    check_methods(args.methods, args.preset)
+    names = select_cases(args.cases, args.quick)
+    cases = C.load_cases(names, data=args.data, cache=args.cache)  # builds the cache once, before the workers read it
+    names = [n for n in names if n in cases]
+    if not names:
+        print("bench.quality: no case could be loaded.")
+        return 1
+    print(f"{len(names)} cases, methods {' '.join(args.methods)}, seeds {args.seeds}, preset {args.preset}, "
+          f"{args.jobs} job(s)", flush=True)
+    partial = args.json + ".part" if args.json else None
+    results, wall = run_all(names, args.methods, args.seeds, args.preset, args.jobs, args.data, args.cache,
+                            log=lambda s: print(s, flush=True), partial=partial)
+    summary = summarise(results, args.methods, names)
+    print()
+    if args.per_case:
+        print(format_per_case(summary, names) + "\n")
+    print(format_table(summary))
+    print("\n".join(compare(summary, args.versus)))
+    for m, s in summary.items():
+        for e in s["errors"]:
+            print(f"{m} failed on {e}")
+    print(f"wall time {wall:.0f} s with {args.jobs} job(s); {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"crop": args.crop, "block": args.block, "start": args.start,
-                                               "floor_dbz": FLOOR_DBZ, "results": results}, indent=1))
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({
+            "command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime()),
+            "wall_seconds": wall, "preset": args.preset, "seeds": args.seeds, "methods": args.methods,
+            "cases": {n: {"kind": cases[n]["kind"], "about": cases[n]["about"], "frames": len(cases[n]["seq"]),
+                          "shape": list(cases[n]["seq"].shape[-2:])} for n in names},
+            "summary": summary, "results": results}, indent=1, default=float))
+        Path(partial).unlink(missing_ok=True)
     return 0
 
 

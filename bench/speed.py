@@ -16,7 +16,7 @@
     warm-up, with the same data, trainable weights and configuration; the card's name and the ratio are
     printed.  Without CUDA this part says it was skipped.
 (b) CPU: preset ``fast`` (accurate mode) trains a 512 × 512 pair to its default iteration count; the pair is
-    FMI radar (bench/quality.py's crop, 500 m pixels) frames 0 and 12 of 2016-09-28 with the 11 frames
+    FMI radar (a 256 km crop at 500 m pixels, bench/cases.py) frames 0 and 12 of 2016-09-28 with the 11 frames
     between held out, or, without the data, a synthetic translation with the exact truth.  Prints the
     training and frame-generation seconds, patches per second, and the held-out MAE of the model's frames
     and of linear interpolation.  The machine's load average is printed with it (shared machines).
@@ -46,10 +46,10 @@ def _load():
 
 def _pair(gap=12):
     """(sequence (gap+1, 1, H, W), valid, description): FMI 512 x 512 when present, else synthetic."""
-    from bench.quality import list_frames, load_fmi_sequence
+    from bench.cases import list_frames, read_sequence
 
-    if list_frames():
-        seq, names, valid = load_fmi_sequence(0, gap + 1)
+    if list_frames("fmi"):
+        seq, names, valid = read_sequence("fmi", 0, gap + 1, 3840, 1536, 1024, 1024, block=2)
         return seq, valid, f"FMI radar {names[0]} -> {names[-1]}, {seq.shape[-1]}x{seq.shape[-2]} px (500 m)"
     from model.synthetic import translation_pair
 
@@ -192,7 +192,8 @@ def gpu_part(seq, valid, args, rows):
 
 def cpu_part(seq, valid, desc, args, rows):
     import torch
-    from bench.quality import run_method, score
+    from bench.quality import run_method
+    from bench.scores import case_scores
     from model.inference import generate_frames
     from model.presets import make_config
     from model.training import train_pair
@@ -209,11 +210,11 @@ def cpu_part(seq, valid, desc, args, rows):
     frames = generate_frames(result.model, x0, x1, valid, device="cpu")
     t_gen = time.perf_counter() - t
     after = _load()
-    s_model = score(frames, seq, valid)
+    s_model = case_scores(frames, seq, valid, "radar")
     t = time.perf_counter()
     lin = run_method("linear", x0, x1, gap, valid)
     t_lin = time.perf_counter() - t
-    s_lin = score(lin, seq, valid)
+    s_lin = case_scores(lin, seq, valid, "radar")
     print(f"\n(b) CPU, preset fast ({cfg.mode} mode), {cfg.iterations} iterations x {cfg.batch_size} patches of "
           f"{cfg.patch_size} px, {args.threads} torch thread(s), {os.cpu_count()} CPU(s)")
     print(f"    {desc}; frames 0 and {gap}, {gap - 1} held out")
@@ -221,17 +222,17 @@ def cpu_part(seq, valid, desc, args, rows):
     print(f"{'method':<22}{'train s':>9}{'frames s':>10}{'patches/s':>11}{'MAE':>8}{'CSI@20':>8}{'SSIM':>7}")
     pps = cfg.iterations * cfg.batch_size / result.seconds
     print(f"{'latent (fast)':<22}{t_train:>9.1f}{t_gen:>10.1f}{pps:>11.1f}{s_model['mae']:>8.3f}"
-          f"{s_model['csi']:>8.3f}{s_model['ssim']:>7.3f}")
+          f"{s_model['csi20']:>8.3f}{s_model['ssim']:>7.3f}")
     print(f"{'linear interpolation':<22}{'-':>9}{t_lin:>10.1f}{'-':>11}{s_lin['mae']:>8.3f}"
-          f"{s_lin['csi']:>8.3f}{s_lin['ssim']:>7.3f}")
+          f"{s_lin['csi20']:>8.3f}{s_lin['ssim']:>7.3f}")
     verdict = "beats" if s_model["mae"] < s_lin["mae"] else "does NOT beat"
     print(f"    target: training <= 180 s ({'met' if t_train <= 180 else 'NOT met'}); "
           f"the model {verdict} linear interpolation on held-out MAE", flush=True)
     rows.append({"part": "cpu", "data": desc, "threads": args.threads, "iterations": cfg.iterations,
                  "train_seconds": t_train, "frames_seconds": t_gen, "patches_per_s": pps,
                  "load_before": before, "load_after": after,
-                 "mae": s_model["mae"], "csi": s_model["csi"], "ssim": s_model["ssim"],
-                 "linear_mae": s_lin["mae"], "linear_csi": s_lin["csi"], "linear_ssim": s_lin["ssim"]})
+                 "mae": s_model["mae"], "csi": s_model["csi20"], "ssim": s_model["ssim"],
+                 "linear_mae": s_lin["mae"], "linear_csi": s_lin["csi20"], "linear_ssim": s_lin["ssim"]})
 
 
 def main(argv=None):

@@ -17,15 +17,19 @@ import torch.nn.functional as F
 
 
 def advect(z, disp):
-    """One semi-Lagrangian step. z: (B, C, H, W); disp: (B, 2, H, W) pixels per step."""
-    b, _, h, w = z.shape
+    """One semi-Lagrangian step. z: (B, C, H, W); disp: (B, 2, H, W) pixels per step.
+
+    The pixel coordinates come from cumulative sums rather than Python ints of the shape, so the same
+    function traces into an ONNX graph with dynamic tile sizes (model/onnx_export.py uses it)."""
     with torch.autocast(device_type=z.device.type, enabled=False):
         z32 = z.float()
         d = disp.float()
-        ys = torch.arange(h, device=z.device, dtype=torch.float32)
-        xs = torch.arange(w, device=z.device, dtype=torch.float32)
-        gx = (xs.view(1, 1, w) - d[:, 0]) * (2.0 / max(w - 1, 1)) - 1.0
-        gy = (ys.view(1, h, 1) - d[:, 1]) * (2.0 / max(h - 1, 1)) - 1.0
+        xs = torch.cumsum(torch.ones_like(d[0, 0, 0, :]), 0) - 1.0
+        ys = torch.cumsum(torch.ones_like(d[0, 0, :, 0]), 0) - 1.0
+        sx = 2.0 / torch.clamp(xs[-1:], min=1.0)
+        sy = 2.0 / torch.clamp(ys[-1:], min=1.0)
+        gx = (xs.view(1, 1, -1) - d[:, 0]) * sx - 1.0
+        gy = (ys.view(1, -1, 1) - d[:, 1]) * sy - 1.0
         grid = torch.stack([gx, gy], dim=-1)
         out = F.grid_sample(z32, grid, mode="bilinear", padding_mode="border", align_corners=True)
     return out.to(z.dtype)
@@ -48,6 +52,38 @@ def roll_backward(z1, disps):
     for j in range(n - 1, -1, -1):
         out[j] = advect(out[j + 1], -disps[:, j])
     return out
+
+
+def compose_forward(z0, disps):
+    """The frames of ``roll_forward`` with each frame sampled from ``z0`` once: the departure-point
+    offsets are advected step by step (they are as smooth as the fields, so bilinear resampling barely
+    changes them) and the image is interpolated a single time.  Repeated bilinear resampling of the
+    image over N steps smooths its peaks (a small radar cell loses a third of its maximum in 12 steps);
+    composing the trajectory keeps them.  disps: (B, N, 2, H, W).  Returns a list of N+1 tensors."""
+    out, off = [z0], None
+    for j in range(disps.shape[1]):
+        d = disps[:, j].float()
+        off = -d if off is None else advect(off, d) - d      # off_{j+1}(x) = off_j(x − d_j) − d_j
+        out.append(advect(z0, -off))                          # z0(x + off(x))
+    return out
+
+
+def compose_backward(z1, disps):
+    """``roll_backward`` with each frame sampled from ``z1`` once (see compose_forward)."""
+    n = disps.shape[1]
+    out = [None] * (n + 1)
+    out[n] = z1
+    off = None
+    for j in range(n - 1, -1, -1):
+        d = disps[:, j].float()
+        off = d if off is None else advect(off, -d) + d       # off_j(x) = off_{j+1}(x + d_j) + d_j
+        out[j] = advect(z1, -off)
+    return out
+
+
+def rollouts(sample_once):
+    """The (forward, backward) pair of rollouts: composed trajectories or step-by-step resampling."""
+    return (compose_forward, compose_backward) if sample_once else (roll_forward, roll_backward)
 
 
 def with_ring(x0, x1, occlusion):

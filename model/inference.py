@@ -132,15 +132,16 @@ def blended_frames(model, x0, x1, flow=None):
     """InBetweenNet.frames for a model with ``decoder_is_zero``: the same frames (N+1, C, h, w), float32,
     with the images alone advected (no latent channel, no encoder, no decoder)."""
     import torch
-    from .advection import roll_backward, roll_forward, time_blend, with_ring
+    from .advection import rollouts, time_blend, with_ring
 
     cfg = model.cfg
     n = cfg.steps
     disp, _ = model.fields(x0, x1, flow)
     occ = getattr(cfg, "occlusion_blend", False)
     x0c, x1c = with_ring(x0, x1, occ)  # the same blend as InBetweenNet.frames, images only
-    fwd = roll_forward(x0c, disp)
-    bwd = roll_backward(x1c, disp)
+    forward, backward = rollouts(getattr(cfg, "sample_once", False))
+    fwd = forward(x0c, disp)
+    bwd = backward(x1c, disp)
     out = [x0.float()]
     for j in range(1, n):
         out.append(time_blend(fwd[j], bwd[j], j / n, occ).float())

@@ -7,7 +7,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .advection import roll_backward, roll_forward, time_blend, with_ring
+from .filters import gaussian_blur
+from .advection import roll_backward, roll_forward, rollouts, time_blend, with_ring
 
 
 def _act():
@@ -15,9 +16,12 @@ def _act():
 
 
 class Encoder(nn.Module):
-    """φ: 3×3 convolutions only, leaky ReLU 0.2, image (C) → one latent channel on the same grid."""
+    """φ: 3×3 convolutions only, leaky ReLU 0.2, image (C) → one latent channel on the same grid.
 
-    def __init__(self, in_ch, widths):
+    ``skip``: φ(x) = mean of the bands + the convolutions, whose last layer starts at zero, so the latent
+    starts as the image itself (paper mode, see InBetweenNet)."""
+
+    def __init__(self, in_ch, widths, skip=False):
         super().__init__()
         layers, c = [], in_ch
         for w in widths:
@@ -25,8 +29,14 @@ class Encoder(nn.Module):
             c = w
         layers.append(nn.Conv2d(c, 1, 3, padding=1, padding_mode="replicate"))
         self.net = nn.Sequential(*layers)
+        self.skip = skip
+        if skip:
+            nn.init.zeros_(layers[-1].weight)
+            nn.init.zeros_(layers[-1].bias)
 
     def forward(self, x):
+        if self.skip:
+            return x.mean(dim=1, keepdim=True) + self.net(x)
         return self.net(x)
 
 
@@ -38,8 +48,9 @@ class _Block(nn.Sequential):
 
 
 class UNet(nn.Module):
-    def __init__(self, in_ch, out_ch, width_in, stages, bottleneck, k, zero_out=False):
+    def __init__(self, in_ch, out_ch, width_in, stages, bottleneck, k, zero_out=False, skip=False):
         super().__init__()
+        self.skip = skip  # add the (one-channel) input to every output channel: a residual U-net
         p = k // 2
         self.inp = nn.Sequential(nn.Conv2d(in_ch, width_in, k, padding=p, padding_mode="replicate"), _act())
         self.down = nn.ModuleList()
@@ -61,6 +72,7 @@ class UNet(nn.Module):
             nn.init.zeros_(self.out.bias)
 
     def forward(self, x):
+        inp = x
         x = self.inp(x)
         skips = []
         for blk in self.down:
@@ -72,6 +84,8 @@ class UNet(nn.Module):
             x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             x = conv(x)
             x = blk(torch.cat([x, skip], dim=1))
+        if self.skip:
+            return inp + self.out(x)
         return self.out(x)
 
 
@@ -87,17 +101,21 @@ class InBetweenNet(nn.Module):
         self.cfg = cfg
         self.bands = bands
         n = cfg.steps
-        self.encoder = Encoder(bands, cfg.encoder_widths)
+        # paper mode with ``identity_start``: ψ∘φ starts as the identity (φ = band mean + zero-started
+        # convolutions, ψ = latent + zero-started U-net) and the fields at zero, so training starts from
+        # the image held still and every step's field gets the same first updates
+        skip = cfg.mode == "paper" and getattr(cfg, "identity_start", False)
+        self.encoder = Encoder(bands, cfg.encoder_widths, skip=skip)
         if cfg.mode == "paper":
             field_in = bands
         else:
             field_in = 2 * bands + (2 if cfg.flow_init else 0)
         # accurate mode: residual fields, start at exactly the flow initialisation
         self.field_net = UNet(field_in, 2 * n, cfg.unet_in, cfg.unet_stages, cfg.unet_bottleneck,
-                              cfg.field_kernel, zero_out=(cfg.mode != "paper"))
+                              cfg.field_kernel, zero_out=(cfg.mode != "paper" or skip))
         dec_in = 1 + (bands if cfg.residual_decoder else 0)
         self.decoder = UNet(dec_in, bands, cfg.unet_in, cfg.unet_stages, cfg.unet_bottleneck,
-                            cfg.decoder_kernel, zero_out=cfg.residual_decoder)
+                            cfg.decoder_kernel, zero_out=cfg.residual_decoder or skip, skip=skip)
 
     # -- fields --------------------------------------------------------------------------------
     def fields(self, x0, x1=None, flow=None):
@@ -112,11 +130,18 @@ class InBetweenNet(nn.Module):
         inp = [x0, x1]
         if cfg.flow_init:
             inp.append(flow / 10.0)
-        raw = self.field_net(torch.cat(inp, dim=1)).view(b, n, 2, h, w).float() * cfg.residual_scale
+        raw = self.residual(self.field_net(torch.cat(inp, dim=1))).view(b, n, 2, h, w).float()
         disp = raw
         if cfg.flow_init:
             disp = disp + (flow.float() / n).unsqueeze(1)
         return disp, raw
+
+    def residual(self, out):
+        """Accurate mode: the field net's output (B, 2N, H, W) as residual pixels per step, smoothed at
+        ``residual_smooth`` px.  A rough residual makes semi-Lagrangian sampling land between small
+        echoes and erase them (measured on convective radar), so the learned correction is kept to the
+        scale of the motion, not of the pixels."""
+        return gaussian_blur(out.float(), getattr(self.cfg, "residual_smooth", 0.0)) * self.cfg.residual_scale
 
     def decode(self, z, base=None):
         if self.cfg.residual_decoder:
@@ -131,16 +156,17 @@ class InBetweenNet(nn.Module):
         disp, _ = self.fields(x0, x1, flow)
         z0 = self.encoder(x0)
         out = [x0]
+        forward, backward = rollouts(getattr(cfg, "sample_once", False))
         if not cfg.bidirectional:
-            zs = roll_forward(z0, disp)
+            zs = forward(z0, disp)
             for j in range(1, n):
                 out.append(self.decoder(zs[j]) if not cfg.residual_decoder else self.decode(zs[j], x0))
         else:
             z1 = self.encoder(x1)
             occ = getattr(cfg, "occlusion_blend", False)
             x0c, x1c = with_ring(x0, x1, occ)
-            fwd = roll_forward(torch.cat([z0, x0c], 1), disp)
-            bwd = roll_backward(torch.cat([z1, x1c], 1), disp)
+            fwd = forward(torch.cat([z0, x0c], 1), disp)
+            bwd = backward(torch.cat([z1, x1c], 1), disp)
             for j in range(1, n):
                 mix = time_blend(fwd[j], bwd[j], j / n, occ)
                 z, base = mix[:, :1], mix[:, 1:]
@@ -167,15 +193,23 @@ class InBetweenNet(nn.Module):
                 d0 = (flow.float() / cfg.steps).unsqueeze(1).expand(-1, cfg.steps, -1, -1, -1)
                 inside1 = (roll_forward(ring, d0)[-1] > 0.999).float()
                 inside0 = (roll_backward(ring, d0)[0] > 0.999).float()
+        forward, backward = rollouts(getattr(cfg, "sample_once", False))
         if not cfg.bidirectional:
-            zN = roll_forward(z0, disp)[-1]
+            zN = forward(z0, disp)[-1]
             pred1 = self.decode(zN, x0) if cfg.residual_decoder else self.decoder(zN)
             ae0 = self.decode(z0, x0) if cfg.residual_decoder else self.decoder(z0)
-            ae = [(ae0, x0, None), (zN, z1, inside1)]
+            if self.encoder.skip:
+                # the latent term |Z_N − φ(X1)|² checks the fields only: through φ it is lowered by
+                # flattening the latent instead of moving it (measured on a rotation: latent std 0.07
+                # against 0.42 for the image, frames 1.27x linear's MAE; 0.51x with φ held fixed here;
+                # FMI radar crop MAE 5.51 -> 5.14 dBZ)
+                ae = [(ae0, x0, None), (roll_forward(z0.detach(), disp)[-1], z1.detach(), inside1)]
+            else:
+                ae = [(ae0, x0, None), (zN, z1, inside1)]
             return dict(pred1=pred1, pred0=None, ae=ae, raw=raw, disp=disp, inside1=inside1, inside0=None)
         c = x0.shape[1]
-        fwd_all = roll_forward(torch.cat([z0.float(), x0.float()], 1), disp)
-        bwd_all = roll_backward(torch.cat([z1.float(), x1.float()], 1), disp)
+        fwd_all = forward(torch.cat([z0.float(), x0.float()], 1), disp)
+        bwd_all = backward(torch.cat([z1.float(), x1.float()], 1), disp)
         fwd, bwd = fwd_all[-1], bwd_all[0]
         # forward/backward consistency at intermediate steps: X0 carried to t_j and X1 carried back
         # to t_j should agree where nothing grows or decays (a self-supervised signal at the times

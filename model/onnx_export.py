@@ -31,19 +31,8 @@ def _wrapper(model):
     shapes only (no Python ints from shapes), so the traced graph works for any tile size."""
     import torch
     import torch.nn as nn
-    import torch.nn.functional as F
     from .inference import decoder_is_zero
-
-    def advect(z, d):
-        # as model/advection.advect: out(x) = z(x − d), bilinear, border padding, align_corners=True
-        xs = torch.cumsum(torch.ones_like(z[0, 0, 0, :]), 0) - 1.0
-        ys = torch.cumsum(torch.ones_like(z[0, 0, :, 0]), 0) - 1.0
-        sx = 2.0 / torch.clamp(xs[-1:], min=1.0)
-        sy = 2.0 / torch.clamp(ys[-1:], min=1.0)
-        gx = (xs.view(1, 1, -1) - d[:, 0]) * sx - 1.0
-        gy = (ys.view(1, -1, 1) - d[:, 1]) * sy - 1.0
-        return F.grid_sample(z, torch.stack([gx, gy], dim=-1), mode="bilinear", padding_mode="border",
-                             align_corners=True)
+    from .advection import rollouts
 
     class Export(nn.Module):
         def __init__(self, net):
@@ -67,16 +56,13 @@ def _wrapper(model):
                 disp = [raw[:, 2 * j:2 * j + 2] * (cfg.dt * cfg.patch_size) for j in range(n)]
             else:
                 inp = [x0, x1] + ([flow / 10.0] if cfg.flow_init else [])
-                raw = net.field_net(torch.cat(inp, dim=1)) * cfg.residual_scale
+                raw = net.residual(net.field_net(torch.cat(inp, dim=1)))
                 disp = [raw[:, 2 * j:2 * j + 2] + (flow / n if cfg.flow_init else 0.0) for j in range(n)]
+            forward, backward = rollouts(getattr(cfg, "sample_once", False))
+            steps = torch.stack(disp, dim=1)                   # (1, N, 2, h, w)
             out = [x0]
             if self.skip_latent:
-                fwd, bwd = [x0], [None] * (n + 1)
-                for j in range(n):
-                    fwd.append(advect(fwd[-1], disp[j]))
-                bwd[n] = x1
-                for j in range(n - 1, -1, -1):
-                    bwd[j] = advect(bwd[j + 1], -disp[j])
+                fwd, bwd = forward(x0, steps), backward(x1, steps)
                 for j in range(1, n):
                     t = j / n
                     out.append((1 - t) * fwd[j] + t * bwd[j])
@@ -84,19 +70,13 @@ def _wrapper(model):
                 return torch.cat(out, dim=1), torch.cat(disp, dim=1)
             z0 = net.encoder(x0)
             if not cfg.bidirectional:
-                z = z0
+                zs = forward(z0, steps)
                 for j in range(1, n):
-                    z = advect(z, disp[j - 1])
-                    out.append(self._decode(z, x0) if cfg.residual_decoder else net.decoder(z))
+                    out.append(self._decode(zs[j], x0) if cfg.residual_decoder else net.decoder(zs[j]))
             else:
                 z1 = net.encoder(x1)
-                fwd = [torch.cat([z0, x0], 1)]
-                for j in range(n):
-                    fwd.append(advect(fwd[-1], disp[j]))
-                bwd = [None] * (n + 1)
-                bwd[n] = torch.cat([z1, x1], 1)
-                for j in range(n - 1, -1, -1):
-                    bwd[j] = advect(bwd[j + 1], -disp[j])
+                fwd = forward(torch.cat([z0, x0], 1), steps)
+                bwd = backward(torch.cat([z1, x1], 1), steps)
                 for j in range(1, n):
                     t = j / n
                     mix = (1 - t) * fwd[j] + t * bwd[j]

@@ -84,6 +84,51 @@ def _drain(pending, history):
     return bad
 
 
+GUARD_PATCHES = 24     # patches on which the trained residual is compared with the start
+GUARD_MARGIN = 0.01    # the residual must lower the endpoint misfit by at least this fraction
+
+
+def _residual_guard(model, images, vmask, flow_t, patch, cfg, valid, seed, run_on):
+    """Keep the learned residual fields only where they earn it: the endpoint misfit (the dynamics term,
+    each end carried to the other) on a fixed set of patches, with the trained residual and with the
+    residual set to zero (the untrained start: the initial motion alone).  When training does not lower
+    it by GUARD_MARGIN, the residual is zeroed and the model *is* its start.  Returns the figures."""
+    import torch
+    from .losses import total_loss
+
+    h, w = valid.shape
+    corners = PatchSampler(h, w, patch, cfg.stride, valid, cfg.min_valid_fraction, seed + 7919).corners(GUARD_PATCHES)
+    out = model.field_net.out
+
+    def misfit():
+        total = 0.0
+        with torch.no_grad():
+            for i in range(0, len(corners), cfg.batch_size):
+                cs = corners[i:i + cfg.batch_size]
+                pair = cut(images, cs, patch)
+                a, b = run_on.memory_format(pair[:, 0]), run_on.memory_format(pair[:, 1])
+                m = cut(vmask, cs, patch)
+                fl = cut(flow_t, cs, patch) if flow_t is not None else None
+                with run_on.autocast():
+                    terms = model.training_terms(a, b, fl)
+                _, parts = total_loss(terms, a, b, m, m, cfg)
+                total += float(parts["dynamics"]) * len(cs)
+        return total / len(corners)
+
+    trained = misfit()
+    saved = [p.detach().clone() for p in (out.weight, out.bias)]
+    with torch.no_grad():
+        out.weight.zero_()
+        out.bias.zero_()
+    start = misfit()
+    keep = trained < (1.0 - GUARD_MARGIN) * start
+    if keep:
+        with torch.no_grad():
+            out.weight.copy_(saved[0])
+            out.bias.copy_(saved[1])
+    return {"misfit_start": round(start, 6), "misfit_trained": round(trained, 6), "residual_kept": bool(keep)}
+
+
 def _seed_everything(seed):
     import torch
     import random
@@ -190,8 +235,17 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
                                        "try a smaller learning rate")
             if progress is not None and (it % report_every == 0 or it == total):
                 progress(it, total, history[-1])
-    seconds = time.time() - t_start
     model.eval()
+    guard = None
+    if getattr(cfg, "keep_if_better", False) and cfg.mode != "paper" and cfg.iterations > 0:
+        with out_of_memory_as_error("training", dev):
+            guard = _residual_guard(model, images, vmask, flow_t, patch, cfg, valid, run.seed, run_on)
+        if log:
+            verdict = ("kept" if guard["residual_kept"] else
+                       "dropped: the initial motion alone fits the pair as well, so it is kept as the model")
+            log(f"Learned correction {verdict} (endpoint misfit {guard['misfit_start']:.4f} untrained, "
+                f"{guard['misfit_trained']:.4f} trained)")
+    seconds = time.time() - t_start
     model.to("cpu")
     if run_on.channels_last:
         model.to(memory_format=torch.contiguous_format)
@@ -205,5 +259,7 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
                "patch_size_used": patch, "height": h, "width": w,
                "precision": "bf16" if run_on.bf16 else "fp32", "channels_last": run_on.channels_last,
                "fused": run_on.fused, "compile": run_on.compile, "deterministic": bool(deterministic)}
+    if guard is not None:
+        figures.update(guard)
     return TrainResult(model=model, config=cfg, history=history, seconds=seconds, device=str(dev),
                        normalisation=norm, bands=c, figures=figures)

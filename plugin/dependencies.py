@@ -44,12 +44,15 @@ CHOICES = {
 # the other builds come from here (macOS has one build, from PyPI).
 TORCH_INDEX = "https://download.pytorch.org/whl/"
 TORCH_CUDA = "cu130"
+# optional: only some methods need them (interpolate's pysteps-*), so the plugin does not ask for them at load
+OPTIONAL = {"pysteps": "pysteps==1.21.5"}
 
 
 def missing_packages(names=None):
     """Return the pip requirements of the packages that cannot be found."""
     names = names or REQUIRED
-    return [REQUIRED[n] for n in names if importlib.util.find_spec(n) is None]
+    known = {**REQUIRED, **OPTIONAL}
+    return [known[n] for n in names if importlib.util.find_spec(n) is None]
 
 
 def requirements_for(choice, platform=sys.platform):

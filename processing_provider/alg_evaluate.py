@@ -19,8 +19,11 @@ class EvaluateAlgorithm(InBetweenAlgorithm):
             "frames, separated by ';' (each folder is one method, named after the folder); GENERATED_LAYERS: "
             "frame layers as a further method. Frames are matched with REFERENCE by time (TIFFTAG_DATETIME and "
             "similar) or by order. Writes a table per frame (CSV, or a GeoPackage table) with MAE, RMSE, bias, "
-            "SSIM and, when THRESHOLD is set, POD, FAR and CSI of the exceedance of that threshold, and a PNG "
-            "plot of the error over time with one line per method.")
+            "SSIM and, when THRESHOLD is set, POD, FAR and CSI of the exceedance (value >= THRESHOLD) and the "
+            "fractions skill score at 1, 4 and 16 pixels (fss_1, fss_4, fss_16), and a PNG plot of the error "
+            "over time with one line per method. The contingency counts and FSS are computed by "
+            "pysteps.verification when the optional package pysteps is installed, else by the plugin's own "
+            "code (the same formulas).")
     PACKAGES = ("numpy", "skimage")
 
     def initAlgorithm(self, config=None):  # noqa: N802

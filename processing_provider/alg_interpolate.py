@@ -6,7 +6,7 @@ from .base import InBetweenAlgorithm
 from . import params as P
 from .loading import frames_written
 
-METHODS = ["linear", "opticalflow", "ot", "imageadvection", "latent"]
+METHODS = ["linear", "opticalflow", "ot", "imageadvection", "pysteps-lk", "pysteps-vet", "latent"]
 
 
 class InterpolateAlgorithm(InBetweenAlgorithm):
@@ -18,8 +18,15 @@ class InterpolateAlgorithm(InBetweenAlgorithm):
             "both ends warped and blended by time; ot: entropic optimal-transport displacement interpolation "
             "(POT) with mass rescaled linearly between the totals; imageadvection: the seed paper's "
             "image-space advection (encoder and decoder = identity); latent: trains the latent dynamics "
-            "model (preset fast) and generates its frames in one go.")
+            "model (preset fast) and generates its frames in one go; pysteps-lk, pysteps-vet: the radar "
+            "nowcaster's reference, pysteps' Lucas-Kanade or VET motion between the two images and its "
+            "semi-Lagrangian extrapolation of each end towards the other, blended by time (needs the optional "
+            "package pysteps; without it the algorithm says how to install it).")
     PACKAGES = ("numpy", "torch", "cv2", "ot", "safetensors")
+
+    def required_packages(self, parameters, context):
+        method = P.enum_string(self, parameters, "METHOD", context)
+        return self.PACKAGES + (("pysteps",) if method.startswith("pysteps") else ())
 
     def initAlgorithm(self, config=None):  # noqa: N802
         P.add_parameters(self, P.pair_parameters())

@@ -4,7 +4,9 @@ import os
 
 import numpy as np
 
-COLUMNS = ["method", "frame", "time", "reference", "mae", "rmse", "bias", "ssim", "pod", "far", "csi"]
+COLUMNS = ["method", "frame", "time", "reference", "mae", "rmse", "bias", "ssim", "pod", "far", "csi",
+           "fss_1", "fss_4", "fss_16"]
+FSS_SCALES = (1, 4, 16)  # neighbourhoods in pixels of the fractions skill score (with a THRESHOLD)
 
 
 def _match(generated, references, match):
@@ -35,7 +37,7 @@ def _match(generated, references, match):
 
 def evaluate_methods(methods, references, match="time", threshold=None, progress=None, log=None):
     """methods: {name: [frame paths]} → one row per (method, matched frame)."""
-    from ..model.metrics import frame_scores
+    from ..model.metrics import frame_scores, fss
     from .raster_io import InputError, read_raster
 
     matched = {name: _match(paths, references, match) for name, paths in methods.items()}
@@ -55,6 +57,9 @@ def evaluate_methods(methods, references, match="time", threshold=None, progress
                                  f"pixel (they do not overlap or one is all nodata), so they cannot be scored; "
                                  f"check that REFERENCE covers the generated frames' area.")
             scores = frame_scores(pred, truth, threshold=threshold)
+            if threshold is not None:  # FSS of the exceedance, averaged over the bands
+                for scale in FSS_SCALES:
+                    scores[f"fss_{scale}"] = sum(fss(p, r, threshold, scale) for p, r in zip(pred, truth)) / len(pred)
             rows.append({"method": name, "frame": j, "time": when.isoformat() if when else "",
                          "reference": os.path.basename(ref),
                          **{k: scores.get(k) for k in COLUMNS[4:]}})

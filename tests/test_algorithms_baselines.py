@@ -62,6 +62,39 @@ def test_evaluate_scores_methods_against_references(pair, tmp_path):
     assert float(by[("opticalflow", 2)]["mae"]) < 0.5 * float(by[("linear", 2)]["mae"])
     assert 0 <= float(by[("opticalflow", 2)]["csi"]) <= 1
     assert (tmp_path / "e.png").is_file()
+    # FSS columns: perfect at the endpoints, and growing with the neighbourhood for the blurred blend
+    assert float(by[("linear", 0)]["fss_1"]) == pytest.approx(1.0)
+    assert float(by[("linear", 2)]["fss_1"]) <= float(by[("linear", 2)]["fss_16"]) <= 1.0
+
+
+def test_evaluate_fss_is_pysteps_own(pair, tmp_path):
+    pytest.importorskip("pysteps")
+    from pysteps.verification import fss
+
+    run("interpolate", dict(FIRST=pair["first"], SECOND=pair["second"], STEPS=STEPS, METHOD="linear",
+                            OUTPUT_FOLDER=str(tmp_path / "lin")))
+    table = tmp_path / "s.csv"
+    run("evaluate", dict(GENERATED=str(tmp_path / "lin"), REFERENCE=pair["refs"], MATCH="order", THRESHOLD=20.0,
+                         OUTPUT_TABLE=str(table)))
+    row = [r for r in csv.DictReader(open(table)) if r["frame"] == "2"][0]
+    mid = gdal.Open(str(tmp_path / "lin" / "frame_002.tif")).ReadAsArray().astype(np.float64)
+    truth = pair["truth"][2, 0].astype(np.float64)
+    for scale in (1, 4, 16):
+        assert float(row[f"fss_{scale}"]) == pytest.approx(fss(mid, truth, 20.0, scale), abs=1e-9)
+
+
+@pytest.mark.parametrize("method", ["pysteps-lk", "pysteps-vet"])
+def test_interpolate_pysteps_methods(pair, tmp_path, method):
+    pytest.importorskip("pysteps")
+    out = tmp_path / method
+    run("interpolate", dict(FIRST=pair["first"], SECOND=pair["second"], STEPS=STEPS, METHOD=method,
+                            OUTPUT_FOLDER=str(out)))
+    mid = gdal.Open(str(out / "frame_002.tif")).ReadAsArray()
+    truth = pair["truth"]
+    blend = 0.5 * (truth[0, 0] + truth[-1, 0])
+    inner = (slice(6, -6), slice(6, -6))  # the pair is periodic: what enters at the border is unknowable
+    err = np.abs(mid - truth[2, 0])[inner].mean()
+    assert err < 0.5 * np.abs(blend - truth[2, 0])[inner].mean(), err
 
 
 def test_evaluate_identical_frames_is_zero_error_by_order(pair, tmp_path):

@@ -93,8 +93,36 @@ def test_imageadvection_moves_pattern_to_midpoint():
     assert np.abs(got - want).max() < 1.5, (got, want)
 
 
+@pytest.mark.parametrize("method", ["pysteps-lk", "pysteps-vet"])
+def test_pysteps_methods_move_a_translated_blob(method):
+    pytest.importorskip("pysteps")
+    x0, x1 = scene(0, 0), scene(*SHIFT)
+    steps = 4
+    fr = interpolate(method, x0, x1, steps)
+    for j in range(1, steps):
+        t = j / steps
+        truth = scene(t * SHIFT[0], t * SHIFT[1])
+        blend_err = np.abs((1 - t) * x0 + t * x1 - truth).mean()
+        err = np.abs(fr[j] - truth).mean()
+        got, want = np.array(centre(fr[j, 0])), np.array(centre(truth[0]))
+        # stated bounds: a third of the blend's error, centre of mass within 1 px of the true path
+        assert err < blend_err / 3, (j, err, blend_err)
+        assert np.abs(got - want).max() < 1.0, (j, got, want)
+
+
+def test_pysteps_missing_says_how_to_install(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pysteps", None)  # what Python does when pysteps is not installed
+    with pytest.raises(ImportError, match="pip install 'pysteps=="):
+        interpolate("pysteps-lk", scene(0, 0), scene(*SHIFT), 2)
+    assert interpolate("linear", scene(0, 0), scene(*SHIFT), 2).shape == (3, 1, H, W)  # the rest still works
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_endpoints_exact_and_nan_kept(method):
+    if method.startswith("pysteps"):
+        pytest.importorskip("pysteps")
     x0, x1 = scene(0, 0), scene(4, 2)
     x0[0, 5, 7] = np.nan
     x1[0, 40, 3] = np.nan
@@ -126,16 +154,18 @@ def test_cancel_stops():
 @pytest.mark.realdata
 def test_real_radar_flow_beats_blend_and_bench_loader():
     """On a small real crop (30 min gap), the optical-flow frames are closer to the held-out ones."""
-    bench = pytest.importorskip("bench.quality")
-    if not bench.list_frames():
-        pytest.skip(f"no radar data at {bench.DATA}")
+    from bench import cases
+    from bench.quality import run_method
+
+    if not cases.list_frames("fmi"):
+        pytest.skip(f"no radar data at {cases.DATA}")
     from model.metrics import frame_scores
 
-    seq, names, valid = bench.load_fmi_sequence(start=0, count=7, crop=bench.DEFAULT_CROP, block=4)
+    seq, names, valid = cases.read_sequence("fmi", 0, 7, 3840, 1536, 1024, 1024, block=4)
     assert seq.shape == (7, 1, 256, 256) and names[0].endswith("_FINUTM.tif")
-    assert np.nanmin(seq) >= bench.FLOOR_DBZ
+    assert np.nanmin(seq) >= cases.FLOOR_DBZ
     mae = {}
     for m in ("linear", "opticalflow"):
-        fr = bench.run_method(m, seq[0], seq[-1], 6, valid)
+        fr = run_method(m, seq[0], seq[-1], 6, valid)
         mae[m] = np.mean([frame_scores(fr[j], seq[j], valid=valid)["mae"] for j in range(1, 6)])
     assert mae["opticalflow"] < 0.85 * mae["linear"], mae

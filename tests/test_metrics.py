@@ -7,7 +7,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model.metrics import frame_scores, score_sequence  # noqa: E402
+from model.metrics import contingency, frame_scores, fss, score_sequence  # noqa: E402
 
 
 def test_identical_frames_score_perfectly():
@@ -72,3 +72,32 @@ def test_score_sequence_indexes_frames():
     assert [r["mae"] for r in rows] == pytest.approx([0, 1, 2])
     with pytest.raises(ValueError):
         score_sequence(preds[:2], refs)
+
+
+def test_fss_by_hand():
+    a = np.zeros((8, 8))
+    a[2:4, 2:4] = 30.0
+    b = np.roll(a, 4, axis=1)  # the same 4 px event, moved clear of itself
+    assert fss(a, a, 20, 1) == pytest.approx(1.0)
+    assert fss(a, b, 20, 1) == pytest.approx(0.0)
+    assert 0.0 < fss(a, b, 20, 8) <= 1.0  # a neighbourhood wider than the miss sees skill
+    assert math.isnan(fss(np.zeros((8, 8)), np.zeros((8, 8)), 20, 4))  # no event anywhere
+
+
+@pytest.mark.parametrize("scale", [1, 3, 8])
+def test_fss_and_csi_agree_with_pysteps_own(scale):
+    """The scores evaluate writes are pysteps.verification's, and the fallback without pysteps agrees."""
+    pytest.importorskip("pysteps")
+    from pysteps.verification import det_cat_fct, fss as pysteps_fss
+
+    rng = np.random.default_rng(3)
+    pred = rng.gamma(2.0, 8.0, (40, 30))
+    ref = np.roll(pred, 2, axis=0) + rng.normal(0, 3, (40, 30))
+    pred[5, 7] = ref[5, 7] = np.nan  # nodata in both: no event there, for pysteps and for us
+    want = pysteps_fss(pred, ref, 20.0, scale)
+    assert fss(pred, ref, 20.0, scale) == pytest.approx(want, abs=1e-12)
+    assert fss(pred, ref, 20.0, scale, use_pysteps=False) == pytest.approx(want, abs=1e-12)
+    ok = np.isfinite(pred) & np.isfinite(ref)
+    csi = det_cat_fct(pred[ok], ref[ok], 20.0, ["CSI"])["CSI"]  # pysteps: event = value > 20 (no ties here)
+    assert frame_scores(pred, ref, threshold=20.0)["csi"] == pytest.approx(csi, abs=1e-12)
+    assert contingency(pred, ref, 20.0, use_pysteps=False) == contingency(pred, ref, 20.0)

@@ -208,3 +208,48 @@ def test_initial_flow_large_displacement():
     v = initial_flow(x0, x1)
     core = (slice(None), slice(40, 88), slice(40, 88))
     assert abs(v[core][0].mean() - 30) < 1.5 and abs(v[core][1].mean() + 22) < 1.5, v[core].mean(axis=(1, 2))
+
+
+def test_learned_residual_is_kept_when_it_fits_better():
+    """Accurate mode without a flow start: the fields must be learned from zero, and the guard keeps them."""
+    d = (5.0, -3.0)
+    truth = [scene((d[0] * j / N, d[1] * j / N)) for j in range(N + 1)]
+    x0, x1 = truth[0], truth[-1]
+    r = train_pair(x0, x1, config=cfg(flow_init=False, iterations=120, lr=3e-3), seed=0)
+    assert r.figures["residual_kept"] is True
+    assert r.figures["misfit_trained"] < 0.5 * r.figures["misfit_start"]
+    out = generate_frames(r.model, x0, x1, tile=64)
+    errs = [mae(out[j], truth[j]) for j in range(1, N)]
+    lin = [mae((1 - j / N) * x0 + j / N * x1, truth[j]) for j in range(1, N)]
+    assert np.mean(errs) < 0.6 * np.mean(lin), (errs, lin)
+
+
+def test_learned_residual_that_does_not_help_is_dropped():
+    """A run that cannot learn anything useful (a huge learning rate scrambles the fields) ends as its
+    untrained start: the same frames as zero iterations, and the figures say so."""
+    d = (6.0, -4.0)
+    x0, x1 = scene(), scene(d)
+    start = train_pair(x0, x1, config=cfg(iterations=0), seed=0)
+    r = train_pair(x0, x1, config=cfg(iterations=20, lr=0.3), seed=0)
+    assert r.figures["residual_kept"] is False
+    assert not r.model.field_net.out.weight.abs().sum().item()
+    a = generate_frames(start.model, x0, x1, tile=64)
+    b = generate_frames(r.model, x0, x1, tile=64)
+    assert np.allclose(a, b, atol=1e-6)
+
+
+def test_initial_flow_falls_back_to_no_motion_when_motion_explains_nothing():
+    """The start keeps a motion only if carrying each end along it matches the other end better than
+    standing still; otherwise it is zero (the frames start as the time blend)."""
+    from model.fieldinit import initial_flow, _endpoint_error
+
+    rng = np.random.default_rng(0)
+    x0 = scene()
+    assert not np.abs(initial_flow(x0, x0.copy())).any()          # nothing changed: no motion at all
+    other = np.roll(scene(angle=90.0), 20, axis=2)                 # unrelated echoes
+    for x1 in (scene() * 1.8 + rng.normal(0, 0.02, x0.shape).astype(np.float32), other, scene((6.0, -4.0))):
+        f = initial_flow(x0, x1)
+        assert not f.any() or _endpoint_error(x0, x1, f, None) < _endpoint_error(x0, x1, 0 * f, None)
+    f = initial_flow(x0, scene((6.0, -4.0)))                       # a real motion is kept
+    m = x0[0] > 0.3
+    assert abs(f[0][m].mean() - 6.0) < 1.0 and abs(f[1][m].mean() + 4.0) < 1.0

@@ -1,0 +1,225 @@
+"""The quality benchmark's cases: real radar sequences and synthetic ones with a known truth.
+
+A case is a sequence ``seq`` (T, 1, H, W) float32 whose first and last frames are the pair and whose frames
+in between are the held-out truth, a mask ``valid`` (H, W) of pixels valid in every frame, and how to score
+it (``kind``: "radar" — dBZ, CSI at 10/20/30 dBZ, FSS at 20 dBZ — or "binary" — 0/1, everything at 0.5).
+
+Radar (dBZ floored at 0; "no echo" = 0 dBZ; nodata = invalid):
+- FMI composite 2016-09-28 (``../shared/data/fmi-radar-2016-09-28``, 250 m, uint8, dBZ = 0.5 v - 32,
+  0 = no echo, 255 = nodata), crops of the rain band's edges and its small cells, block-averaged to 250 m,
+  500 m or 1 km (a block touching nodata is nodata), 5-minute frames, gaps of 15, 30 and 60 minutes;
+- MeteoSwiss composite 2016-07-11 (``../shared/data/mch-radar-2016-07-11``, 1 km, float32 dBZ, -9999 =
+  nodata), crops of a convective night.
+Synthetic (128 x 128, 8 steps, model/synthetic.py): large displacement of a textured field and of a binary
+shape, rotation, a floe splitting into pieces that drift apart (binary), growth and decay, and inflow and
+outflow at the border (a window sliding over a larger field).
+
+Every case is at most 256 x 256 pixels so that the whole benchmark stays minutes, not hours.
+``load_cases`` caches the arrays in ``bench-output/cases.npz`` (rebuilt when a case's definition changes).
+"""
+import glob
+import json
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+CACHE = REPO / "bench-output" / "cases.npz"
+FLOOR_DBZ = 0.0
+
+# name: (source, first frame index, gap in frames (5 min each), row, col, size in source pixels, block)
+# FMI coordinates are full-resolution (250 m) pixels; the band runs north-south through cols ~1600-2800.
+RADAR = {
+    "fmi-core-250m-15min": ("fmi", 0, 3, 4350, 1800, 256, 1),      # the band's core at full resolution
+    "fmi-edge-250m-30min": ("fmi", 20, 6, 4350, 1800, 256, 1),     # its western edge, small cells
+    "fmi-band-500m-30min": ("fmi", 0, 6, 4544, 1984, 512, 2),      # the band's core and western edge
+    "fmi-band-500m-60min": ("fmi", 12, 12, 4544, 1984, 512, 2),
+    "fmi-north-1km-60min": ("fmi", 0, 12, 2048, 2048, 1024, 4),    # northern band, its eastern edge
+    "fmi-east-1km-30min": ("fmi", 24, 6, 2048, 2816, 1024, 4),     # the eastern band and its cells
+    "fmi-south-1km-60min": ("fmi", 27, 12, 5120, 1536, 1024, 4),   # southern end, scattered cells
+    "mch-line-1km-30min": ("mch", 0, 6, 64, 320, 256, 1),          # the long convective line
+    "mch-line-1km-60min": ("mch", 24, 12, 64, 384, 256, 1),
+    "mch-cells-1km-15min": ("mch", 12, 3, 256, 64, 256, 1),        # scattered cells in the south-west
+    "mch-east-1km-60min": ("mch", 0, 12, 192, 432, 256, 1),        # cells near the eastern border
+}
+SYNTHETIC = ["syn-shift-texture", "syn-shift-binary", "syn-rotation", "syn-floe-split", "syn-growth-decay",
+             "syn-inflow-outflow"]
+# interleaved, so that the first cases of an interrupted run already mix the three sources
+ALL = ["fmi-core-250m-15min", "syn-shift-texture", "mch-line-1km-30min", "fmi-band-500m-60min", "syn-floe-split",
+       "mch-cells-1km-15min", "fmi-edge-250m-30min", "syn-growth-decay", "mch-east-1km-60min",
+       "fmi-north-1km-60min", "syn-rotation", "mch-line-1km-60min", "fmi-south-1km-60min", "syn-inflow-outflow",
+       "fmi-band-500m-30min", "syn-shift-binary", "fmi-east-1km-30min"]
+assert sorted(ALL) == sorted(list(RADAR) + SYNTHETIC)
+QUICK = ["fmi-core-250m-15min", "mch-cells-1km-15min", "syn-shift-texture", "syn-floe-split"]
+SYN_SIZE, SYN_STEPS = 128, 8
+
+
+# ----------------------------------------------------------------------------------------------- radar
+def _block_mean(a, block):
+    if block <= 1:
+        return a
+    h, w = a.shape[0] // block * block, a.shape[1] // block * block
+    return a[:h, :w].reshape(h // block, block, w // block, block).mean(axis=(1, 3))  # NaN propagates
+
+
+def _fmi_dbz(raw):
+    dbz = np.maximum(0.5 * raw.astype(np.float32) - 32.0, FLOOR_DBZ)
+    dbz[raw == 255] = np.nan
+    return dbz
+
+
+def _mch_dbz(raw):
+    dbz = np.maximum(raw.astype(np.float32), FLOOR_DBZ)
+    dbz[raw <= -9999] = np.nan
+    return dbz
+
+
+_SOURCES = {"fmi": ("fmi-radar-2016-09-28", _fmi_dbz), "mch": ("mch-radar-2016-07-11", _mch_dbz)}
+
+
+def list_frames(source="fmi", data=DATA):
+    return sorted(glob.glob(str(Path(data) / _SOURCES[source][0] / "*.tif")))
+
+
+def read_sequence(source, first, count, row, col, height, width, block=1, data=DATA):
+    """Frames ``first .. first+count-1`` of a source as dBZ (count, 1, H, W) float32, their file names and
+    the mask of pixels valid in all; the window is in the files' own pixels (read at full resolution:
+    the FMI files' overviews are broken), then block-averaged ``block`` times."""
+    from osgeo import gdal
+
+    convert = _SOURCES[source][1]
+    files = list_frames(source, data)
+    if len(files) < first + count:
+        raise FileNotFoundError(f"needs {first + count} frames in {Path(data) / _SOURCES[source][0]}, "
+                                f"found {len(files)}")
+    frames = []
+    for f in files[first:first + count]:
+        ds = gdal.Open(f)
+        raw = ds.GetRasterBand(1).ReadAsArray(int(col), int(row), int(width), int(height))
+        ds = None
+        frames.append(_block_mean(convert(raw), block))
+    seq = np.stack(frames)[:, None].astype(np.float32)
+    return seq, [Path(f).name for f in files[first:first + count]], np.isfinite(seq).all(axis=(0, 1))
+
+
+def radar_case(name, data=DATA):
+    source, first, gap, row, col, size, block = RADAR[name]
+    try:
+        seq, files, valid = read_sequence(source, first, gap + 1, row, col, size, size, block, data)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"{name}: {exc}") from None
+    return {"seq": seq, "valid": valid, "kind": "radar",
+            "about": f"{files[0][:12]} +{gap * 5} min, {250 * block if source == 'fmi' else 1000} m"}
+
+
+# ------------------------------------------------------------------------------------------- synthetic
+def _blob_shape(n, seed, radius):
+    """A binary, irregular compact shape (a disc with a rough edge) centred in an n x n grid."""
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:n, 0:n] - (n - 1) / 2
+    rough = gaussian_filter(rng.standard_normal((n, n)), 4, mode="wrap")
+    rough = rough / (rough.std() + 1e-12)
+    return (np.hypot(x, y) + 0.12 * radius * rough) < radius
+
+
+def _taper(n):
+    y, x = np.mgrid[0:n, 0:n] - (n - 1) / 2
+    return np.clip(1.2 - np.hypot(x, y) / (0.45 * n), 0, 1).astype(np.float32)
+
+
+def synthetic_case(name, n=SYN_SIZE, steps=SYN_STEPS):
+    from scipy.ndimage import shift
+
+    from model.synthetic import rain_field, rotate_image, shift_image
+
+    ts = np.arange(steps + 1) / steps
+    valid = np.ones((n, n), bool)
+    kind = "radar"
+    if name == "syn-shift-texture":  # 40 px in x, -24 px in y over the interval, periodic
+        base = np.maximum(rain_field(n, n, seed=1), 0)
+        seq = np.stack([shift_image(base, 40 * t, -24 * t) for t in ts])
+        about = "textured rain, (40, -24) px"
+    elif name == "syn-shift-binary":  # a shape crossing a third of the domain
+        base = np.zeros((n, n), np.float32)
+        base[_blob_shape(n, 2, 0.14 * n)] = 1
+        base = np.roll(base, (-n // 6, -n // 6), axis=(0, 1))
+        seq = np.stack([(shift_image(base, 44 * t, 40 * t) > 0.5).astype(np.float32) for t in ts])
+        kind, about = "binary", "binary shape, (44, 40) px"
+    elif name == "syn-rotation":  # a compact field turning by 40 degrees about the centre
+        base = np.maximum(rain_field(n, n, seed=3), 0) * _taper(n)
+        seq = np.stack([np.maximum(rotate_image(base, 40 * t), 0) for t in ts])
+        about = "textured rain rotating 40 deg"
+    elif name == "syn-floe-split":  # one floe cut into 3 pieces that drift apart and turn slightly
+        floe = _blob_shape(n, 4, 0.28 * n)
+        y, x = np.mgrid[0:n, 0:n] - (n - 1) / 2
+        angle = np.arctan2(y, x + 0.15 * y)  # three uneven sectors
+        parts = [floe & (angle >= -np.pi) & (angle < -0.9), floe & (angle >= -0.9) & (angle < 1.3),
+                 floe & ((angle >= 1.3) | (angle < -np.pi))]
+        moves = [(-6, -22, -8.0), (22, 6, 10.0), (-16, 20, 0.0)]  # dx, dy, degrees
+        seq = []
+        for t in ts:
+            frame = np.zeros((n, n), np.float32)
+            for part, (dx, dy, deg) in zip(parts, moves):
+                p = rotate_image(part.astype(np.float32), deg * t)
+                frame = np.maximum(frame, shift(p, (dy * t, dx * t), order=1, mode="constant"))
+            seq.append((frame > 0.5).astype(np.float32))
+        seq = np.stack(seq)
+        kind, about = "binary", "floe splitting into 3 drifting pieces"
+    elif name == "syn-growth-decay":  # a drifting field; one cell grows from nothing, another dies
+        base = np.maximum(rain_field(n, n, seed=5), 0)
+        y, x = np.mgrid[0:n, 0:n]
+        grow = 45 * np.exp(-((x - 0.3 * n) ** 2 + (y - 0.35 * n) ** 2) / (2 * (0.07 * n) ** 2))
+        decay = 45 * np.exp(-((x - 0.7 * n) ** 2 + (y - 0.65 * n) ** 2) / (2 * (0.07 * n) ** 2))
+        seq = np.stack([np.maximum(shift_image(base, 12 * t, 8 * t), t * grow + (1 - t) * decay) for t in ts])
+        about = "drift (12, 8) px, one cell grows, one decays"
+    elif name == "syn-inflow-outflow":  # a window sliding over a larger field: echoes enter and leave
+        big = np.maximum(rain_field(n + 64, n * 2, seed=7), 0)
+        seq = np.stack([shift(big, (-24 * t, -56 * t), order=3, mode="nearest")[32:32 + n, 32:32 + n]
+                        for t in ts])
+        seq = np.maximum(seq, 0)
+        about = "flow (-56, -24) px through the borders"
+    else:
+        raise ValueError(f"unknown synthetic case {name!r}")
+    return {"seq": np.asarray(seq, np.float32)[:, None], "valid": valid, "kind": kind, "about": about}
+
+
+# ----------------------------------------------------------------------------------------------- cache
+def _definition(name):
+    return json.dumps(RADAR.get(name, [name, SYN_SIZE, SYN_STEPS, 2]))  # bump the last number to rebuild
+
+
+def load_cases(names=ALL, data=DATA, cache=CACHE, log=print):
+    """{name: case} for ``names``; radar cases whose data is absent are left out (said once)."""
+    stored = {}
+    if cache and Path(cache).exists():
+        with np.load(cache, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            for name, m in meta.items():
+                stored[name] = {"seq": z[f"{name}/seq"], "valid": z[f"{name}/valid"], **m}
+    cases, changed = {}, False
+    for name in names:
+        if name in stored and stored[name]["definition"] == _definition(name):
+            cases[name] = stored[name]
+            continue
+        try:
+            case = radar_case(name, data) if name in RADAR else synthetic_case(name)
+        except FileNotFoundError as exc:
+            log(f"bench: skipping {name}: {exc}")
+            continue
+        case["definition"] = _definition(name)
+        cases[name] = stored[name] = case
+        changed = True
+    if changed and cache:
+        Path(cache).parent.mkdir(parents=True, exist_ok=True)
+        arrays = {}
+        meta = {}
+        for name, c in stored.items():
+            arrays[f"{name}/seq"], arrays[f"{name}/valid"] = c["seq"], c["valid"]
+            meta[name] = {k: c[k] for k in ("kind", "about", "definition")}
+        partial = Path(str(cache) + ".part.npz")
+        np.savez_compressed(partial, meta=json.dumps(meta), **arrays)
+        partial.replace(cache)
+    return cases
