@@ -253,7 +253,11 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
         recipe = ", ".join(["bf16 autocast" if run_on.bf16 else "fp32"] + ["channels-last"] * run_on.channels_last
                            + ["fused Adam"] * run_on.fused + [f"compiled ({run_on.compile})"] * bool(run_on.compile)
                            + ["deterministic"] * bool(deterministic))
-        log(f"Trained {cfg.iterations} iterations in {seconds:.1f} s on {dev} ({recipe})")
+        if cfg.iterations:
+            log(f"Trained {cfg.iterations} iterations in {seconds:.1f} s on {dev} ({recipe})")
+        else:
+            log(f"No training iterations (ITERATIONS=0, the accurate mode's default): the model is its motion "
+                f"estimate ({seconds:.1f} s)")
     figures = {"iterations": cfg.iterations, "seconds": round(seconds, 3),
                "final_loss": history[-1]["loss"] if history else None, "seed": seed,
                "patch_size_used": patch, "height": h, "width": w,

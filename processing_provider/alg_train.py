@@ -38,7 +38,9 @@ class TrainAlgorithm(InBetweenAlgorithm):
         "PRESET": "fast: a small network for a CPU. paper-example-1/2/3: the published network sizes (GPU).",
         "MODE": "accurate (recommended): starts from a classical motion estimate and blends the motion from both "
                 "ends. paper: the method exactly as published.",
-        "ITERATIONS": "Training iterations; empty: as the preset says. More is slower and usually a bit better.",
+        "ITERATIONS": "Training iterations; empty: as the preset says. In accurate mode that is 0: the model is its "
+                      "motion estimate, which measured best on held-out radar frames; more than 0 trains a "
+                      "learned correction, kept only where it fits the two images better.",
         "BATCH_SIZE": "Image patches per iteration; empty: from the preset.",
         "PATCH_SIZE": "Side of the square image patches trained on, in pixels; empty: from the preset.",
         "STRIDE": "Distance between patch positions, in pixels; empty: from the preset.",

@@ -15,7 +15,11 @@ def plot_loss(history, path, title=""):
         values = [h.get(key) for h in history]
         if any(v and v > 0 for v in values):
             ax.plot(iterations, values, label=key, lw=1.2 if key == "total" else 0.8)
-    ax.set_yscale("log")
+    if history:
+        ax.set_yscale("log")
+    else:  # ITERATIONS=0 (the accurate mode's default): nothing was trained, say so rather than draw empty axes
+        ax.text(0.5, 0.5, "No training iterations: the model is its motion estimate\n(set ITERATIONS > 0 to "
+                "train a learned correction)", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("iteration")
     ax.set_ylabel("loss")
     ax.set_title(f"Training loss {title}".strip())
