@@ -31,15 +31,17 @@ DATA = REPO.parent / "shared" / "data"
 S1_DIR = DATA / "sentinel1-sea-ice-2020-03"
 S1_FILES = ("Sentinel1_HH_Sigma0_2020-03-19T16_01Z.png", "Sentinel1_HH_Sigma0_2020-03-20T15_54Z.png")
 FMI_GAP = 12
+FMI_CROP = (1536, 3840, 1024, 1024)  # xoff, yoff, width, height in the FMI files' 250 m pixels: the rain band
 FILES = ("fmi_frames.npy", "fmi_valid.npy", "s1_pair.npy", "s1_valid.npy", "inputs.json")
 
 
 def fmi_inputs():
     """(frames (13, 1, 512, 512) float32 dBZ, valid (512, 512), description dict) from the FMI GeoTIFFs."""
-    from bench.quality import DEFAULT_CROP, FLOOR_DBZ, load_fmi_sequence
+    from bench.cases import FLOOR_DBZ, read_sequence
 
-    seq, names, valid = load_fmi_sequence(0, FMI_GAP + 1)
-    return seq, valid, {"source": "fmi-radar-2016-09-28", "files": names, "crop_xoff_yoff_w_h": list(DEFAULT_CROP),
+    seq, names, valid = read_sequence("fmi", 0, FMI_GAP + 1, FMI_CROP[1], FMI_CROP[0], FMI_CROP[3], FMI_CROP[2],
+                                      block=2)
+    return seq, valid, {"source": "fmi-radar-2016-09-28", "files": names, "crop_xoff_yoff_w_h": list(FMI_CROP),
                         "block": 2, "pixel_m": 500, "units": "dBZ", "floor_dbz": FLOOR_DBZ,
                         "minutes_between_frames": 5, "pair": [0, FMI_GAP], "held_out": list(range(1, FMI_GAP))}
 
@@ -120,7 +122,7 @@ def main(argv=None):
     if args.synthetic:
         sizes = write_inputs(args.out, *synthetic_inputs(args.size))
     else:
-        from bench.quality import list_frames
+        from bench.cases import list_frames
 
         if not list_frames() or not S1_DIR.is_dir():
             print(f"gpu-inputs: the real data is not at {DATA} (fmi-radar-2016-09-28, sentinel1-sea-ice-2020-03); "

@@ -145,7 +145,7 @@ def test_gpu_inputs_from_the_real_data(tmp_path):
     assert d["fmi"].shape == (13, 1, 512, 512) and d["fmi"].dtype == np.float32
     assert d["fmi_valid"].shape == (512, 512) and d["fmi_valid"].dtype == bool and d["fmi_valid"].any()
     v = d["fmi"][:, 0][:, d["fmi_valid"]]
-    assert v.min() == -10.0 and v.max() <= 95.5            # dBZ with the quality benchmark's floor
+    assert v.min() == 0.0 and v.max() <= 95.5              # dBZ with the quality benchmark's floor (bench/cases.py)
     assert d["s1"].shape == (2, 1, 900, 900) and 0 <= d["s1"].min() and d["s1"].max() <= 255
     assert d["meta"]["fmi"]["held_out"] == list(range(1, 12)) and len(d["meta"]["fmi"]["files"]) == 13
     assert sum(f.stat().st_size for f in tmp_path.iterdir()) < 30e6
