@@ -12,7 +12,13 @@ def gaussian_blur(x, sigma):
     r = max(1, int(math.ceil(3.0 * sigma)))
     taps = [math.exp(-0.5 * (i / sigma) ** 2) for i in range(-r, r + 1)]
     # Python constants (not tensors derived from the input), so the ONNX trace keeps a fixed kernel
-    k = torch.tensor([t / sum(taps) for t in taps], dtype=x.dtype, device=x.device)
+    k = torch.tensor([t / sum(taps) for t in taps], dtype=torch.float32, device=x.device)
     c = int(x.shape[1])
-    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
-    return F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
+    # fp32 and the default layout, also under bf16 autocast / channels-last (a long depthwise kernel in bf16
+    # channels-last runs hundreds of times slower on the CPU, and a blur needs no low precision)
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        x = x.float().contiguous()
+        k = k.float()
+        x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
+        return F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1).repeat(c, 1, 1, 1),
+                        groups=c)
