@@ -277,12 +277,10 @@ def _imageadvection(f0, f1, steps, progress, is_canceled, valid=None, seed=0, it
 # ------------------------------------------------------------------------------------------------ pysteps
 def import_pysteps():
     """pysteps' motion and extrapolation modules, quietly (it prints its configuration file on import)."""
-    import contextlib
-    import io
+    from .optional import import_pysteps as _import
 
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            from pysteps import extrapolation, motion
+        motion, extrapolation = _import("motion", "extrapolation")
     except ImportError as exc:
         raise ImportError(f"this method needs the optional package pysteps ({exc}); install it with: "
                           f"python3 -m pip install '{PYSTEPS_REQUIREMENT}' (builds from source: needs a C "

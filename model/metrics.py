@@ -13,20 +13,18 @@ The contingency counts and FSS come from ``pysteps.verification`` when the optio
 installed (the radar community's reference code); without it, from the few lines below that compute the
 same thing (tests/test_metrics.py checks that both agree).
 """
-import contextlib
-import io
 
 import numpy as np
 
 
 def _pysteps_verification():
     """pysteps.verification, or None when pysteps is not installed (it prints its config file on import)."""
+    from .optional import import_pysteps
+
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            from pysteps import verification
+        return import_pysteps("verification")[0]
     except ImportError:
         return None
-    return verification
 
 
 def contingency(pred, ref, threshold, use_pysteps=True):
