@@ -1,4 +1,5 @@
 """Baselines on known-motion synthetic pairs (real OpenCV, POT and torch, no mocks)."""
+import os
 import sys
 from pathlib import Path
 
@@ -169,3 +170,22 @@ def test_real_radar_flow_beats_blend_and_bench_loader():
         fr = run_method(m, seq[0], seq[-1], 6, valid)
         mae[m] = np.mean([frame_scores(fr[j], seq[j], valid=valid)["mae"] for j in range(1, 6)])
     assert mae["opticalflow"] < 0.85 * mae["linear"], mae
+
+
+def test_pysteps_imports_beside_gdal_exceptions():
+    """Inside QGIS the plugin's I/O has turned GDAL and OGR exceptions on; pysteps' own GDAL importer calls
+    gdal.DontUseExceptions() on import, which GDAL then refuses: model/optional.import_pysteps must still
+    import it, and leave the exceptions on.  A fresh process, since pysteps may already be imported here."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("pysteps")
+    code = ("from osgeo import gdal, ogr\n"
+            "gdal.UseExceptions(); ogr.UseExceptions()\n"
+            "from model.optional import import_pysteps\n"
+            "motion, verification = import_pysteps('motion', 'verification')\n"
+            "assert gdal.GetUseExceptions() and ogr.GetUseExceptions()\n"
+            "print('ok', motion.get_method('LK').__name__)\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]
