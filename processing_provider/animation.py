@@ -1,7 +1,7 @@
 """An animated GIF of the frames (matplotlib + Pillow), with the time of each frame written on it."""
-import os
-
 import numpy as np
+
+from .outputs import into_place
 
 
 def write_gif(frames, times, path, fps=4, cmap="viridis"):
@@ -34,14 +34,9 @@ def write_gif(frames, times, path, fps=4, cmap="viridis"):
         label.set_text(f"{times[j]:%Y-%m-%d %H:%M:%S} UTC  (frame {j})")
         return art, label
 
-    partial = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.{os.getpid()}.part.gif")
     try:
-        FuncAnimation(fig, update, frames=len(frames), blit=False).save(partial, writer=PillowWriter(fps=fps))
-        os.replace(partial, path)
-    except BaseException:
-        if os.path.exists(partial):
-            os.remove(partial)
-        raise
+        with into_place(path, ".gif") as partial:
+            FuncAnimation(fig, update, frames=len(frames), blit=False).save(partial, writer=PillowWriter(fps=fps))
     finally:
         plt.close(fig)
     return path

@@ -1,5 +1,5 @@
 """The training loss history as a PNG (matplotlib, no display)."""
-import os
+from .outputs import into_place
 
 
 def plot_loss(history, path, title=""):
@@ -26,15 +26,10 @@ def plot_loss(history, path, title=""):
     ax.grid(alpha=0.3)
     if keys:
         ax.legend(fontsize=8)
-    partial = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.{os.getpid()}.part")
     fig.tight_layout()
     try:
-        fig.savefig(partial, format="png")
-        os.replace(partial, path)
-    except BaseException:
-        if os.path.exists(partial):
-            os.remove(partial)
-        raise
+        with into_place(path) as partial:
+            fig.savefig(partial, format="png")
     finally:
         plt.close(fig)
     return path

@@ -55,3 +55,18 @@ def writing(name, path):
         raise
     except (OSError, RuntimeError) as e:
         raise InputError(f"Could not write {name} ({path}): {reason(e)}; no partial file was left.") from e
+
+
+@contextmanager
+def into_place(path, suffix=""):
+    """Yield a hidden temporary name beside ``path`` (ending in ``suffix``, for writers that go by the
+    extension); it replaces ``path`` when the block completes and is removed when it fails."""
+    partial = os.path.join(os.path.dirname(os.path.abspath(path)),
+                           f".{os.path.basename(path)}.{os.getpid()}.part{suffix}")
+    try:
+        yield partial
+        os.replace(partial, path)
+    except BaseException:
+        if os.path.exists(partial):
+            os.remove(partial)
+        raise

@@ -20,6 +20,7 @@ from model.networks import InBetweenNet  # noqa: E402
 from model.training import train_pair  # noqa: E402
 from model.inference import generate_frames, advection_fields  # noqa: E402
 from model import synthetic  # noqa: E402
+from test_model_training import _threads  # noqa: E402,F401 (autouse fixture: one torch thread)
 
 SIZE = 64
 CASES = {
@@ -29,12 +30,6 @@ CASES = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def mean_angle(field, truth, mask):
