@@ -96,11 +96,57 @@ def with_ring(x0, x1, occlusion):
     return torch.cat([x0.float(), ring], 1), torch.cat([x1.float(), ring], 1)
 
 
-def time_blend(fwd, bwd, t, occlusion):
-    """Blend at time t of what was advected forward from t0 and backward from t1; with ``occlusion`` the
-    last channel is with_ring's ring, whose drop lowers that end's weight (the other end saw the content)."""
-    if not occlusion:
+STRETCH_GAIN = 1.0
+
+
+def with_coords(x0, x1, stretch):
+    """With ``stretch``, append two channels holding each pixel's own column and row to both ends: carried
+    along the trajectories they give, at every frame, where each pixel's content came from (bilinear
+    sampling reproduces a linear ramp exactly), hence how much the content was stretched on the way."""
+    if not stretch:
+        return x0, x1
+    ones = torch.ones_like(x0[:, :1], dtype=torch.float32)
+    cols = torch.cumsum(ones, 3) - 1.0
+    rows = torch.cumsum(ones, 2) - 1.0
+    return torch.cat([x0.float(), cols, rows], 1), torch.cat([x1.float(), cols, rows], 1)
+
+
+def kept_area(coords):
+    """Area ratio (departure area / pixel area) of the map x → coords(x), clamped to [0, 1]: below 1 the
+    content at x was stretched out of a smaller area, as where pieces drift apart and open water appears
+    between them: one end's trajectories pull the piece across the gap, the other end's saw the gap."""
+    import torch.nn.functional as F
+    p = F.pad(coords.float(), (1, 1, 1, 1), mode="replicate")
+    dx = 0.5 * (p[..., 1:-1, 2:] - p[..., 1:-1, :-2])     # ∂(col, row)/∂x
+    dy = 0.5 * (p[..., 2:, 1:-1] - p[..., :-2, 1:-1])     # ∂(col, row)/∂y
+    det = dx[:, :1] * dy[:, 1:2] - dy[:, :1] * dx[:, 1:2]
+    # a departure point outside the image reads the border (coordinates clamped, no area at all): that
+    # is inflow, not stretching, and there the two ends stay blended as before (trusting only the other
+    # end at the borders was measured worse on real radar crops: 2.47 -> 2.90 dBZ in the outer 8 px)
+    cols, rows = coords[:, :1].float(), coords[:, 1:2].float()
+    last_col = torch.ones_like(cols[0, 0, 0, :]).sum() - 1.0   # W − 1 and H − 1 as tensors (ONNX: any size)
+    last_row = torch.ones_like(rows[0, 0, :, 0]).sum() - 1.0
+    outside = (cols < 0.5) | (rows < 0.5) | (cols > last_col - 0.5) | (rows > last_row - 0.5)
+    return torch.where(outside, torch.ones_like(det), (STRETCH_GAIN * det).clamp(0.0, 1.0))
+
+
+def time_blend(fwd, bwd, t, occlusion, stretch=False):
+    """Blend at time t of what was advected forward from t0 and backward from t1.  With ``stretch`` the
+    last two channels are with_coords' coordinates and each end is weighted by its kept_area (where one
+    end's content was stretched, the other end's is trusted); with ``occlusion`` the last (remaining)
+    channel is with_ring's ring, whose drop lowers that end's weight (the other end saw the content)."""
+    if not occlusion and not stretch:
         return (1 - t) * fwd + t * bwd
-    wf = (1 - t) * fwd[:, -1:].clamp(0, 1) + 1e-3 * (1 - t)
-    wb = t * bwd[:, -1:].clamp(0, 1) + 1e-3 * t
-    return (wf * fwd[:, :-1] + wb * bwd[:, :-1]) / (wf + wb)
+    wf = (1 - t) * torch.ones_like(fwd[:, :1], dtype=torch.float32)
+    wb = t * torch.ones_like(bwd[:, :1], dtype=torch.float32)
+    if stretch:
+        wf = wf * kept_area(fwd[:, -2:])
+        wb = wb * kept_area(bwd[:, -2:])
+        fwd, bwd = fwd[:, :-2], bwd[:, :-2]
+    if occlusion:
+        wf = wf * fwd[:, -1:].clamp(0, 1)
+        wb = wb * bwd[:, -1:].clamp(0, 1)
+        fwd, bwd = fwd[:, :-1], bwd[:, :-1]
+    wf = wf + 1e-3 * (1 - t)
+    wb = wb + 1e-3 * t
+    return (wf * fwd + wb * bwd) / (wf + wb)

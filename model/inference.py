@@ -58,6 +58,7 @@ class TorchTileRunner:
         self.hi = model.norm_hi.detach().cpu().numpy().astype(np.float32)
         self.uses_flow = bool(cfg.mode != "paper" and cfg.flow_init)
         self.flow_smooth = cfg.flow_smooth
+        self.flow_prior = cfg.flow_prior
         self.patch_norm = bool(cfg.patch_norm)
         self.device_name = device
         self.dev = None
@@ -132,19 +133,20 @@ def blended_frames(model, x0, x1, flow=None):
     """InBetweenNet.frames for a model with ``decoder_is_zero``: the same frames (N+1, C, h, w), float32,
     with the images alone advected (no latent channel, no encoder, no decoder)."""
     import torch
-    from .advection import rollouts, time_blend, with_ring
+    from .advection import rollouts, time_blend, with_coords, with_ring
 
     cfg = model.cfg
     n = cfg.steps
     disp, _ = model.fields(x0, x1, flow)
     occ = getattr(cfg, "occlusion_blend", False)
-    x0c, x1c = with_ring(x0, x1, occ)  # the same blend as InBetweenNet.frames, images only
+    stretch = getattr(cfg, "stretch_blend", False)
+    x0c, x1c = with_coords(*with_ring(x0, x1, occ), stretch)  # the same blend as InBetweenNet.frames, images only
     forward, backward = rollouts(getattr(cfg, "sample_once", False))
     fwd = forward(x0c, disp)
     bwd = backward(x1c, disp)
     out = [x0.float()]
     for j in range(1, n):
-        out.append(time_blend(fwd[j], bwd[j], j / n, occ).float())
+        out.append(time_blend(fwd[j], bwd[j], j / n, occ, stretch).float())
     out.append(x1.float())
     return torch.cat(out, 0)
 
@@ -208,7 +210,7 @@ class LowResFlow:
         return np.stack([out[0] * np.float32(self.fx), out[1] * np.float32(self.fy)]).astype(np.float32)
 
 
-def bounded_initial_flow(source, smooth, max_side=2048):
+def bounded_initial_flow(source, smooth, max_side=2048, prior="auto"):
     """The accurate mode's initial flow for ``source`` with memory bounded by ``max_side``.
 
     Up to ``max_side`` pixels on the longer side: the same whole-image DIS flow as training
@@ -222,11 +224,11 @@ def bounded_initial_flow(source, smooth, max_side=2048):
     h, w = source.height, source.width
     if max(h, w) <= max_side:
         x0, x1, valid = source.window(0, h, 0, w)
-        return FullFlow(initial_flow(x0, x1, valid, smooth))
+        return FullFlow(initial_flow(x0, x1, valid, smooth, prior))
     f = max(h, w) / float(max_side)
     hl, wl = max(int(round(h / f)), 16), max(int(round(w / f)), 16)
     x0, x1, valid = source.decimated(hl, wl)
-    return LowResFlow(initial_flow(x0, x1, valid, (smooth or 0) / f), h, w)
+    return LowResFlow(initial_flow(x0, x1, valid, (smooth or 0) / f, prior), h, w)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -257,7 +259,7 @@ def iter_blocks(runner, source, what="frames", tile=None, overlap=64, halo=None,
     h, w, c = source.height, source.width, source.bands
     n = runner.steps
     if flow is None and runner.uses_flow:
-        flow = bounded_initial_flow(source, runner.flow_smooth, flow_max_side)
+        flow = bounded_initial_flow(source, runner.flow_smooth, flow_max_side, runner.flow_prior)
     if not runner.uses_flow:
         flow = None
     if halo is None:
@@ -362,7 +364,7 @@ def _assemble(model, x0, x1, valid, device, tile, overlap, progress, is_canceled
         raise ValueError(f"the model was trained on {runner.bands} band(s), the images have {source.bands}")
     flow = None
     if runner.uses_flow:   # the in-memory path: the whole-image flow, as training computed it
-        flow = FullFlow(initial_flow(source.x0, source.x1, source.valid, runner.flow_smooth))
+        flow = FullFlow(initial_flow(source.x0, source.x1, source.valid, runner.flow_smooth, runner.flow_prior))
     k = runner.steps + 1 if what == "frames" else runner.steps
     out = np.empty((k, source.bands if what == "frames" else 2, source.height, source.width), np.float32)
     for r, q, block in iter_blocks(runner, source, what, tile, overlap, halo, flow, None, progress, is_canceled):

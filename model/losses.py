@@ -78,7 +78,7 @@ def total_loss(terms, target0, target1, mask0, mask1, cfg):
         mc = both
         if terms.get("inside1") is not None:
             mc = mc * terms["inside1"] * terms["inside0"]
-        cons = sum(cons_diff(a, b, mc) for a, b in terms["cons"]) / len(terms["cons"])
+        cons = sum(cons_diff(a, b, mc if w is None else mc * w) for a, b, w in terms["cons"]) / len(terms["cons"])
     mag = magnitude(terms["raw"])
     smo = smoothness(terms["raw"])
     loss = dyn + cfg.lambda_ae * ae + cfg.lambda_mag * mag + cfg.lambda_smooth * smo + cfg.lambda_cons * cons

@@ -8,7 +8,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .filters import gaussian_blur
-from .advection import roll_backward, roll_forward, rollouts, time_blend, with_ring
+from .advection import kept_area, roll_backward, roll_forward, rollouts, time_blend, with_coords, with_ring
 
 
 def _act():
@@ -89,6 +89,15 @@ class UNet(nn.Module):
         return self.out(x)
 
 
+def curl(psi):
+    """(B, N, H, W) stream functions → (B, 2N, H, W) displacements (∂ψ/∂y, −∂ψ/∂x) per channel, central
+    differences with replicated borders (shape-free, so it traces to ONNX)."""
+    p = F.pad(psi, (1, 1, 1, 1), mode="replicate")
+    dx = 0.5 * (p[..., 1:-1, 2:] - p[..., 1:-1, :-2])
+    dy = 0.5 * (p[..., 2:, 1:-1] - p[..., :-2, 1:-1])
+    return torch.stack([dy, -dx], dim=2).flatten(1, 2)
+
+
 class InBetweenNet(nn.Module):
     """The whole model. All tensors are normalised images (B, C, H, W).
 
@@ -111,7 +120,8 @@ class InBetweenNet(nn.Module):
         else:
             field_in = 2 * bands + (2 if cfg.flow_init else 0)
         # accurate mode: residual fields, start at exactly the flow initialisation
-        self.field_net = UNet(field_in, 2 * n, cfg.unet_in, cfg.unet_stages, cfg.unet_bottleneck,
+        per_step = 1 if getattr(cfg, "residual_form", "free") == "solenoidal" and cfg.mode != "paper" else 2
+        self.field_net = UNet(field_in, per_step * n, cfg.unet_in, cfg.unet_stages, cfg.unet_bottleneck,
                               cfg.field_kernel, zero_out=(cfg.mode != "paper" or skip))
         dec_in = 1 + (bands if cfg.residual_decoder else 0)
         self.decoder = UNet(dec_in, bands, cfg.unet_in, cfg.unet_stages, cfg.unet_bottleneck,
@@ -137,11 +147,18 @@ class InBetweenNet(nn.Module):
         return disp, raw
 
     def residual(self, out):
-        """Accurate mode: the field net's output (B, 2N, H, W) as residual pixels per step, smoothed at
+        """Accurate mode: the field net's output as residual pixels per step (B, 2N, H, W), smoothed at
         ``residual_smooth`` px.  A rough residual makes semi-Lagrangian sampling land between small
         echoes and erase them (measured on convective radar), so the learned correction is kept to the
-        scale of the motion, not of the pixels."""
-        return gaussian_blur(out.float(), getattr(self.cfg, "residual_smooth", 0.0)) * self.cfg.residual_scale
+        scale of the motion, not of the pixels.  With ``residual_form="solenoidal"`` the output is one
+        stream function ψ per step (B, N, H, W) and the residual its curl (∂ψ/∂y, −∂ψ/∂x): divergence-free,
+        so it can move, turn and shear the echoes but cannot gather or spread them, which is how a free
+        residual fitted growth and decay at the endpoints and erased small cells in between."""
+        sigma = getattr(self.cfg, "residual_smooth", 0.0)
+        smooth = gaussian_blur(out.float(), sigma) * self.cfg.residual_scale
+        if getattr(self.cfg, "residual_form", "free") != "solenoidal":
+            return smooth
+        return curl(smooth * max(1.0, float(sigma)))
 
     def decode(self, z, base=None):
         if self.cfg.residual_decoder:
@@ -164,11 +181,12 @@ class InBetweenNet(nn.Module):
         else:
             z1 = self.encoder(x1)
             occ = getattr(cfg, "occlusion_blend", False)
-            x0c, x1c = with_ring(x0, x1, occ)
+            stretch = getattr(cfg, "stretch_blend", False)
+            x0c, x1c = with_coords(*with_ring(x0, x1, occ), stretch)
             fwd = forward(torch.cat([z0, x0c], 1), disp)
             bwd = backward(torch.cat([z1, x1c], 1), disp)
             for j in range(1, n):
-                mix = time_blend(fwd[j], bwd[j], j / n, occ)
+                mix = time_blend(fwd[j], bwd[j], j / n, occ, stretch)
                 z, base = mix[:, :1], mix[:, 1:]
                 out.append(self.decode(z, base) if cfg.residual_decoder else self.decoder(z))
         out.append(x1)
@@ -186,6 +204,8 @@ class InBetweenNet(nn.Module):
         z0 = self.encoder(x0)
         z1 = self.encoder(x1)
         inside1 = inside0 = None
+        forward, backward = rollouts(getattr(cfg, "sample_once", False))
+        trusted = [None] * (cfg.steps + 1)
         if flow is not None:
             with torch.no_grad():
                 ring = torch.zeros_like(flow[:, :1], dtype=torch.float32)
@@ -193,7 +213,17 @@ class InBetweenNet(nn.Module):
                 d0 = (flow.float() / cfg.steps).unsqueeze(1).expand(-1, cfg.steps, -1, -1, -1)
                 inside1 = (roll_forward(ring, d0)[-1] > 0.999).float()
                 inside0 = (roll_backward(ring, d0)[0] > 0.999).float()
-        forward, backward = rollouts(getattr(cfg, "sample_once", False))
+                if getattr(cfg, "stretch_blend", False):
+                    # where the initial motion stretches one end's content (pieces drifting apart: the gap
+                    # opening between them), that end's value is not evidence and the blend does not use
+                    # it; the losses leave it out too, judged on the initial motion, not the learned
+                    # fields (learned weights would let the fields stretch everything out of the loss)
+                    c0, c1 = with_coords(ring, ring, True)
+                    cf, cb = forward(c0[:, 1:], d0), backward(c1[:, 1:], d0)
+                    kf = [(kept_area(c) > 0.5).float() for c in cf]
+                    kb = [(kept_area(c) > 0.5).float() for c in cb]
+                    inside1, inside0 = inside1 * kf[-1], inside0 * kb[0]
+                    trusted = [f * b for f, b in zip(kf, kb)]
         if not cfg.bidirectional:
             zN = forward(z0, disp)[-1]
             pred1 = self.decode(zN, x0) if cfg.residual_decoder else self.decoder(zN)
@@ -214,7 +244,7 @@ class InBetweenNet(nn.Module):
         # forward/backward consistency at intermediate steps: X0 carried to t_j and X1 carried back
         # to t_j should agree where nothing grows or decays (a self-supervised signal at the times
         # that have no truth; it sharpens the blend)
-        cons = [(fwd_all[j][:, 1:1 + c], bwd_all[j][:, 1:1 + c]) for j in range(1, cfg.steps)]
+        cons = [(fwd_all[j][:, 1:1 + c], bwd_all[j][:, 1:1 + c], trusted[j]) for j in range(1, cfg.steps)]
         pred1 = self.decode(fwd[:, :1], fwd[:, 1:1 + c])
         pred0 = self.decode(bwd[:, :1], bwd[:, 1:1 + c])
         ae = [(self.decode(z0, x0), x0, None), (fwd[:, :1], z1, inside1), (bwd[:, :1], z0, inside0)]

@@ -32,7 +32,7 @@ def _wrapper(model):
     import torch
     import torch.nn as nn
     from .inference import decoder_is_zero
-    from .advection import rollouts
+    from .advection import rollouts, time_blend, with_coords
 
     class Export(nn.Module):
         def __init__(self, net):
@@ -61,11 +61,12 @@ def _wrapper(model):
             forward, backward = rollouts(getattr(cfg, "sample_once", False))
             steps = torch.stack(disp, dim=1)                   # (1, N, 2, h, w)
             out = [x0]
+            stretch = getattr(cfg, "stretch_blend", False)
             if self.skip_latent:
-                fwd, bwd = forward(x0, steps), backward(x1, steps)
+                x0c, x1c = with_coords(x0, x1, stretch)
+                fwd, bwd = forward(x0c, steps), backward(x1c, steps)
                 for j in range(1, n):
-                    t = j / n
-                    out.append((1 - t) * fwd[j] + t * bwd[j])
+                    out.append(time_blend(fwd[j], bwd[j], j / n, False, stretch))
                 out.append(x1)
                 return torch.cat(out, dim=1), torch.cat(disp, dim=1)
             z0 = net.encoder(x0)
@@ -75,11 +76,11 @@ def _wrapper(model):
                     out.append(self._decode(zs[j], x0) if cfg.residual_decoder else net.decoder(zs[j]))
             else:
                 z1 = net.encoder(x1)
-                fwd = forward(torch.cat([z0, x0], 1), steps)
-                bwd = backward(torch.cat([z1, x1], 1), steps)
+                x0c, x1c = with_coords(x0, x1, stretch)
+                fwd = forward(torch.cat([z0, x0c], 1), steps)
+                bwd = backward(torch.cat([z1, x1c], 1), steps)
                 for j in range(1, n):
-                    t = j / n
-                    mix = (1 - t) * fwd[j] + t * bwd[j]
+                    mix = time_blend(fwd[j], bwd[j], j / n, False, stretch)
                     z, base = mix[:, :1], mix[:, 1:]
                     out.append(self._decode(z, base) if cfg.residual_decoder else net.decoder(z))
             out.append(x1)
@@ -254,6 +255,7 @@ class OnnxTileRunner:
         self.hi = np.asarray(info["norm_hi"], np.float32)
         self.uses_flow = "flow" in info["inputs"]
         self.flow_smooth = float(cfg.get("flow_smooth", 2.0))
+        self.flow_prior = cfg.get("flow_prior", "auto")
         self.patch_norm = bool(cfg.get("patch_norm", False))
         self.providers = self.session.get_providers()
 

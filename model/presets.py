@@ -33,13 +33,21 @@ Two modes share one network family:
               - by default no iterations at all: measured on held-out frames, the learned residual did
                 not beat its start on real radar (see _mode_defaults), so the default is the start;
               - the initial motion itself falls back to none when it explains the change worse than
-                standing still (model/fieldinit.py).
+                standing still (model/fieldinit.py), and ``flow_prior="multi"`` adds a candidate from
+                optimal transport for pairs with several motions (a floe splitting into pieces);
+              - ``stretch_blend``: where one end's content is stretched along its trajectories (the gap
+                opening between pieces that drift apart), the blend trusts the other end;
+              - ``residual_form="solenoidal"``: a trained residual is the curl of a stream function,
+                divergence-free, so it turns and shears the motion but cannot gather or spread echoes;
+                the guard judges it by how well the two ends agree at the intermediate times.
 """
 from dataclasses import dataclass, asdict, fields as dc_fields
 
 PRESET_NAMES = ["fast", "paper-example-1", "paper-example-2", "paper-example-3"]
 MODE_NAMES = ["accurate", "paper"]
 LOSS_NAMES = ["mse", "multiscale"]
+RESIDUAL_FORMS = ["free", "solenoidal"]
+FLOW_PRIORS = ["auto", "multi", "shift", "none"]  # model/fieldinit.PRIORS (no numpy import here)
 
 # The seed's Tables 2-4 (see DESIGN.md) plus the CPU-friendly "fast" preset.
 _PRESETS = {
@@ -96,17 +104,24 @@ class TrainConfig:
     # accurate mode
     flow_init: bool = True          # start the fields from a DIS flow estimate (recomputed at inference)
     flow_smooth: float = 2.0        # Gaussian sigma (px) applied to the initial flow
+    flow_prior: str = "auto"        # how the initial flow is found (model/fieldinit.initial_flow): "auto"
+                                    # (files from before), "multi" (+ the optimal-transport candidate)
     bidirectional: bool = True      # blend latent advected from X0 forward and from X1 backward
     residual_decoder: bool = True   # psi decodes a residual on top of the advected image
     residual_scale: float = 1.0     # accurate mode: pixels per unit of the field net's residual output
     lambda_cons: float = 0.0        # accurate mode: forward/backward agreement at intermediate steps
     train_decoder: bool = True     # accurate mode: False keeps psi's residual at zero (fields only)
+    stretch_blend: bool = False     # accurate mode: weight each end by how little its content was
+                                    # stretched on the way (advection.kept_area)
     occlusion_blend: bool = False   # accurate mode: weight each end by whether its trajectory stayed
                                     # inside the image (measured worse on FMI: 3.22 vs 3.12 dBZ, so off)
     # accurate mode, issue 10 (defaults here keep the behaviour of model files written before them)
     sample_once: bool = False       # compose each trajectory and sample the image once (keeps peaks)
     residual_smooth: float = 0.0    # Gaussian sigma (px) of the learned residual fields
     loss: str = "mse"               # "mse", or "multiscale": robust differences at several blurs
+    residual_form: str = "free"     # "free": two components per step; "solenoidal": the curl of a
+                                    # learned stream function (divergence-free: moves, turns, shears,
+                                    # never a source or sink)
     keep_if_better: bool = False    # after training, keep the learned residual only if it fits the
                                     # endpoints better than the start (else the start is kept)
     patch_norm: bool = False        # scale each patch to [-1, 1] (paper) instead of one global scaling
@@ -150,7 +165,8 @@ def _mode_defaults(mode):
     # learned correction is opt-in (ITERATIONS > 0), kept only where it fits the endpoints better.
     return dict(flow_init=True, bidirectional=True, residual_decoder=True, patch_norm=False,
                 train_decoder=False, lambda_cons=1.0, residual_scale=5.0, iterations=0,
-                sample_once=True, residual_smooth=6.0, loss="multiscale", keep_if_better=True)
+                sample_once=True, residual_smooth=6.0, loss="multiscale", keep_if_better=True,
+                flow_prior="multi", stretch_blend=True, residual_form="solenoidal")
 
 
 def make_config(preset="fast", mode="accurate", **overrides):
@@ -203,6 +219,10 @@ def validate(cfg):
             raise ValueError(f"{name} must be a positive number, got {v!r}")
     if not isinstance(cfg.gamma, (int, float)) or not 0 < cfg.gamma <= 1:
         raise ValueError(f"gamma must be in (0, 1], got {cfg.gamma!r}")
+    if cfg.flow_prior not in FLOW_PRIORS:
+        raise ValueError(f"unknown flow_prior {cfg.flow_prior!r}; choose one of {', '.join(FLOW_PRIORS)}")
+    if cfg.residual_form not in RESIDUAL_FORMS:
+        raise ValueError(f"unknown residual_form {cfg.residual_form!r}; choose one of {', '.join(RESIDUAL_FORMS)}")
     if cfg.loss not in LOSS_NAMES:
         raise ValueError(f"unknown loss {cfg.loss!r}; choose one of {', '.join(LOSS_NAMES)}")
     for name in ("lambda_ae", "lambda_mag", "lambda_smooth", "flow_smooth", "residual_smooth"):

@@ -151,3 +151,63 @@ def test_multiscale_loss_charges_erasing_more_than_a_small_shift():
     m = torch.ones_like(target)
     assert masked_mse(moved, target, m) > masked_mse(erased, target, m)
     assert masked_multiscale(moved, target, m) < masked_multiscale(erased, target, m)
+
+
+def test_kept_area_measures_stretching_not_inflow():
+    """The stretch weight of the blend: 1 where content keeps its area (translation, rotation), the
+    inverse stretch where it is pulled apart, and neutral (1) where the departure point is outside."""
+    from model.advection import kept_area, with_coords
+
+    ones = torch.zeros(1, 1, 48, 48)
+    c0, _ = with_coords(ones, ones, True)
+    coords = c0[:, 1:]
+    assert torch.allclose(kept_area(coords), torch.ones(1, 1, 48, 48))
+    d, _ = _rotation(48, 4, 20.0)
+    rot = compose_forward(coords, d)[-1]
+    assert (kept_area(rot)[..., 8:-8, 8:-8] - 1).abs().max() < 0.05          # a rotation keeps areas
+    stretched = coords.clone()
+    stretched[:, 0] = 24 + 0.5 * (coords[:, 0] - 24)                            # pulled apart 2x along x
+    assert torch.allclose(kept_area(stretched)[..., 1:-1, 1:-1], torch.full((1, 1, 46, 46), 0.5))
+    moved = compose_forward(coords, _const(3.0, 0.0, 48, 48, n=2))[-1]         # inflow through the left
+    k = kept_area(moved)
+    assert torch.allclose(k[..., :, :5], torch.ones_like(k[..., :, :5]))       # border: neutral, not 0
+    assert torch.allclose(k[..., 2:-2, 8:-8], torch.ones_like(k[..., 2:-2, 8:-8]))
+
+
+def test_stretch_blend_trusts_the_end_that_saw_the_gap():
+    """Two pieces drifting apart: carried forward, the first end's piece is stretched across the gap
+    that opens; the blend takes the gap from the other end, which saw it, not half of each."""
+    from model.advection import time_blend, with_coords
+
+    h = w = 64
+    x0 = torch.zeros(1, 1, h, w)
+    x0[..., 24:40, 16:48] = 1.0                                  # one floe ...
+    x1 = torch.zeros(1, 1, h, w)
+    x1[..., 24:40, 8:24] = 1.0                                   # ... split: halves moved ∓8 px
+    x1[..., 24:40, 40:56] = 1.0
+    xs = torch.arange(w, dtype=torch.float32)
+    u = 8.0 * torch.tanh((xs - 31.5) / 3.0)                      # smooth diverging motion over the interval
+    disp = torch.zeros(1, 4, 2, h, w)
+    disp[:, :, 0] = (u / 4).view(1, 1, 1, w)
+    a, b = with_coords(x0, x1, True)
+    fwd, bwd = compose_forward(a, disp)[2], compose_backward(b, disp)[2]
+    plain = time_blend(fwd[:, :1], bwd[:, :1], 0.5, False)
+    weighted = time_blend(fwd, bwd, 0.5, False, stretch=True)
+    gap = (..., slice(26, 38), slice(30, 34))
+    assert plain[gap].mean() > 0.4                              # half a floe smeared into the gap
+    assert weighted[gap].mean() < 0.25                           # open water, as the second end shows
+    core = (..., slice(26, 38), slice(14, 22))
+    assert (weighted[core] - plain[core]).abs().max() < 1e-4     # the pieces themselves unchanged
+
+
+def test_solenoidal_residual_is_divergence_free():
+    from model.networks import curl
+    from model.filters import gaussian_blur
+
+    g = torch.Generator().manual_seed(0)
+    psi = gaussian_blur(torch.randn(1, 3, 40, 52, generator=g), 3.0) * 10
+    d = curl(psi).view(1, 3, 2, 40, 52)
+    u, v = d[:, :, 0], d[:, :, 1]
+    div = 0.5 * (u[..., 2:-2, 3:-1] - u[..., 2:-2, 1:-3]) + 0.5 * (v[..., 3:-1, 2:-2] - v[..., 1:-3, 2:-2])
+    assert div.abs().max() < 1e-4 * u.abs().mean()
+    assert u.abs().mean() > 0.1 and v.abs().mean() > 0.1         # and not trivially zero
