@@ -108,9 +108,14 @@ def _filled(a, b, valid):
 
 def _transport_candidate(af, bf, smooth):
     """The optimal-transport start (model/transport_motion.py) refined by DIS on the pair warped half-way
-    towards each other along it; None when there is nothing to transport."""
+    towards each other along it; None when there is nothing to transport, or without POT (a plain CUDA
+    node for the GPU check has none: there the start is the single-motion one)."""
     from .flow import warp
     from .transport_motion import transport_motion
+    try:
+        import ot  # noqa: F401
+    except ImportError:
+        return None
     v = transport_motion(af, bf)
     if v is None:
         return None
