@@ -96,9 +96,6 @@ def with_ring(x0, x1, occlusion):
     return torch.cat([x0.float(), ring], 1), torch.cat([x1.float(), ring], 1)
 
 
-STRETCH_GAIN = 1.0
-
-
 def with_coords(x0, x1, stretch):
     """With ``stretch``, append two channels holding each pixel's own column and row to both ends: carried
     along the trajectories they give, at every frame, where each pixel's content came from (bilinear
@@ -115,10 +112,8 @@ def kept_area(coords):
     """Area ratio (departure area / pixel area) of the map x → coords(x), clamped to [0, 1]: below 1 the
     content at x was stretched out of a smaller area, as where pieces drift apart and open water appears
     between them: one end's trajectories pull the piece across the gap, the other end's saw the gap."""
-    import torch.nn.functional as F
-    p = F.pad(coords.float(), (1, 1, 1, 1), mode="replicate")
-    dx = 0.5 * (p[..., 1:-1, 2:] - p[..., 1:-1, :-2])     # ∂(col, row)/∂x
-    dy = 0.5 * (p[..., 2:, 1:-1] - p[..., :-2, 1:-1])     # ∂(col, row)/∂y
+    from .filters import central_differences
+    dx, dy = central_differences(coords)                  # ∂(col, row)/∂x, ∂(col, row)/∂y
     det = dx[:, :1] * dy[:, 1:2] - dy[:, :1] * dx[:, 1:2]
     # a departure point outside the image reads the border (coordinates clamped, no area at all): that
     # is inflow, not stretching, and there the two ends stay blended as before (trusting only the other
@@ -127,7 +122,7 @@ def kept_area(coords):
     last_col = torch.ones_like(cols[0, 0, 0, :]).sum() - 1.0   # W − 1 and H − 1 as tensors (ONNX: any size)
     last_row = torch.ones_like(rows[0, 0, :, 0]).sum() - 1.0
     outside = (cols < 0.5) | (rows < 0.5) | (cols > last_col - 0.5) | (rows > last_row - 0.5)
-    return torch.where(outside, torch.ones_like(det), (STRETCH_GAIN * det).clamp(0.0, 1.0))
+    return torch.where(outside, torch.ones_like(det), det.clamp(0.0, 1.0))
 
 
 def time_blend(fwd, bwd, t, occlusion, stretch=False):

@@ -112,10 +112,6 @@ def _transport_candidate(af, bf, smooth):
     node for the GPU check has none: there the start is the single-motion one)."""
     from .flow import warp
     from .transport_motion import transport_motion
-    try:
-        import ot  # noqa: F401
-    except ImportError:
-        return None
     v = transport_motion(af, bf)
     if v is None:
         return None

@@ -2,6 +2,15 @@
 import math
 
 
+def central_differences(x):
+    """(∂x/∂col, ∂x/∂row) of every channel of (B, C, H, W): central differences, borders replicated
+    (shape-free, so it traces to ONNX)."""
+    import torch.nn.functional as F
+
+    p = F.pad(x.float(), (1, 1, 1, 1), mode="replicate")
+    return 0.5 * (p[..., 1:-1, 2:] - p[..., 1:-1, :-2]), 0.5 * (p[..., 2:, 1:-1] - p[..., :-2, 1:-1])
+
+
 def gaussian_blur(x, sigma):
     """Separable Gaussian blur of every channel of (B, C, H, W), borders replicated."""
     import torch

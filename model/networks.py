@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .filters import gaussian_blur
+from .filters import central_differences, gaussian_blur
 from .advection import kept_area, roll_backward, roll_forward, rollouts, time_blend, with_coords, with_ring
 
 
@@ -92,9 +92,7 @@ class UNet(nn.Module):
 def curl(psi):
     """(B, N, H, W) stream functions → (B, 2N, H, W) displacements (∂ψ/∂y, −∂ψ/∂x) per channel, central
     differences with replicated borders (shape-free, so it traces to ONNX)."""
-    p = F.pad(psi, (1, 1, 1, 1), mode="replicate")
-    dx = 0.5 * (p[..., 1:-1, 2:] - p[..., 1:-1, :-2])
-    dy = 0.5 * (p[..., 2:, 1:-1] - p[..., :-2, 1:-1])
+    dx, dy = central_differences(psi)
     return torch.stack([dy, -dx], dim=2).flatten(1, 2)
 
 

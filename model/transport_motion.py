@@ -45,11 +45,8 @@ def _spread(points, values, weights, sh, sw, sigma):
         np.add.at(acc[0], (yi, xi), w)
         np.add.at(acc[1], (yi, xi), w * values[:, 0])
         np.add.at(acc[2], (yi, xi), w * values[:, 1])
-    out = []
-    for s in (sigma, 4 * sigma):
-        b = np.stack([cv2.GaussianBlur(c, (0, 0), s, borderType=cv2.BORDER_REPLICATE) for c in acc])
-        out.append(b)
-    fine, broad = out
+    fine, broad = (np.stack([cv2.GaussianBlur(c, (0, 0), s, borderType=cv2.BORDER_REPLICATE) for c in acc])
+                   for s in (sigma, 4 * sigma))
     eps = 1e-12 + 1e-6 * acc[0].sum() / acc[0].size
     alpha = np.clip(fine[0] / (fine[0] + eps), 0, 1)
     field = [alpha * fine[k] / (fine[0] + eps) + (1 - alpha) * broad[k] / (broad[0] + eps) for k in (1, 2)]
@@ -59,9 +56,13 @@ def _spread(points, values, weights, sh, sw, sigma):
 def transport_motion(a, b, side=SIDE):
     """a, b: (C, H, W) finite, invalid pixels already filled; returns the displacement (2, H, W) in pixels
     over the interval (Eulerian at mid-interval, a(p − v/2) ≈ b(p + v/2)), before any DIS refinement,
-    or None when either image has no mass to transport."""
+    or None when either image has no mass to transport, or when POT is not installed (the plain CUDA
+    node of the GPU check has none: the start is then the single-motion one)."""
     import cv2
-    import ot
+    try:
+        import ot
+    except ImportError:
+        return None
 
     h, w = a.shape[-2:]
     ga, gb = a.mean(axis=0).astype(np.float32), b.mean(axis=0).astype(np.float32)
