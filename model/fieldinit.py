@@ -157,12 +157,13 @@ def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto", progress=None):
         # the motion does not explain the change (each end carried along it matches the other end worse
         # than not moving at all): no motion, so the frames start as the time blend of the two ends
         v = np.zeros_like(v)
+    done = "done"
     if prior == "multi":
         report(0.9, "optimal transport for several motions")
         vt = _transport_candidate(af, bf, smooth)
         if vt is not None and _midpoint_misfit(af, bf, vt, valid) < _midpoint_misfit(af, bf, v, valid):
-            v = vt
-    report(1.0, "done")
+            v, done = vt, "done, several motions (optimal transport)"   # said, so a user knows which start
+    report(1.0, done)
     return v
 
 

@@ -107,7 +107,7 @@ class TrainAlgorithm(InBetweenAlgorithm):
             if feedback.isCanceled():
                 raise TrainingCanceled("training canceled")
             motion(round(100 * fraction), 100)
-            if fraction == 0 or what == "done":
+            if fraction == 0 or fraction >= 1.0:   # the first step and the outcome
                 feedback.pushInfo(f"Estimating the motion: {what} · {elapsed(time.time() - motion.t0)}")
 
         def progress(iteration, total, losses):
