@@ -98,4 +98,11 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # The model is saved and the process group destroyed: leave without the interpreter's teardown, where
+    # gloo's worker threads can still abort the process ("terminate called without an active exception",
+    # seen once on rank 1 after a successful save under load; pytorch/pytorch#179291 describes the same
+    # finalisation crash), which made torchrun report a failed run whose output was complete.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
