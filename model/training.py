@@ -133,7 +133,9 @@ def _residual_guard(model, images, vmask, flow_t, patch, cfg, valid, seed, run_o
         with torch.no_grad():
             out.weight.copy_(saved[0])
             out.bias.copy_(saved[1])
-    return {"misfit_start": round(start, 6), "misfit_trained": round(trained, 6), "residual_kept": bool(keep)}
+    what = "the two ends' disagreement in between" if key == "consistency" else "endpoint misfit"
+    return {"misfit_start": round(start, 6), "misfit_trained": round(trained, 6), "residual_kept": bool(keep),
+            "misfit": what}
 
 
 def _seed_everything(seed):
@@ -250,7 +252,7 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
         if log:
             verdict = ("kept" if guard["residual_kept"] else
                        "dropped: the initial motion alone fits the pair as well, so it is kept as the model")
-            log(f"Learned correction {verdict} (endpoint misfit {guard['misfit_start']:.4f} untrained, "
+            log(f"Learned correction {verdict} ({guard['misfit']} {guard['misfit_start']:.4f} untrained, "
                 f"{guard['misfit_trained']:.4f} trained)")
     seconds = time.time() - t_start
     model.to("cpu")
