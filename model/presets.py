@@ -126,6 +126,8 @@ class TrainConfig:
                                     # endpoints better than the start (else the start is kept)
     patch_norm: bool = False        # scale each patch to [-1, 1] (paper) instead of one global scaling
     identity_start: bool = False  # paper mode: ψ∘φ starts as the identity (False: files from before)
+    coord_input: bool = False       # paper mode: η also gets each pixel's x, y in the whole image (CoordConv;
+                                    # False: files from before)
     min_valid_fraction: float = 0.5  # patches with fewer valid pixels are skipped when possible
     log_every: int = 1
 
