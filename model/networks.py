@@ -3,11 +3,11 @@
 U-nets: max-pool down, resize-convolution up (bilinear upsample to the skip's size, then a conv; no
 transposed convolutions), skips joined by resizing and concatenating.  Any input size works.
 
-Paper mode: η(X0) sees the first image only and, with ``coord_input``, two more
+Paper mode: η(X0) sees the first image only and, with ``coord_input`` (the paper-mode default), two more
 channels holding each pixel's place in the whole image (model/patches.image_coords; training cuts them
 with each patch, inference with each tile and its halo).  A convolutional η that sees only the image is
 translation-equivariant: it gives the same field to the same content wherever it lies, so it cannot learn
-a motion that depends on position such as a rotation.
+a motion that depends on position such as a rotation (measured: 27–45° off the truth, 4–8° with them).
 """
 import torch
 import torch.nn as nn
