@@ -82,7 +82,7 @@ def reference_throughput(x0, x1, valid, cfg, device, iterations, warmup, seed=0)
     from model.fieldinit import initial_flow
     from model.losses import total_loss
     from model.networks import InBetweenNet
-    from model.patches import PatchSampler, normalise, patch_scale
+    from model.patches import PatchSampler, normalise, patch_scale, image_coords
     from model.training import check_pair, normalisation_of
 
     x0, x1, valid = check_pair(x0, x1, valid)
@@ -95,6 +95,7 @@ def reference_throughput(x0, x1, valid, cfg, device, iterations, warmup, seed=0)
     p = min(cfg.patch_size, h, w)
     torch.manual_seed(seed)
     model = InBetweenNet(cfg, c).to(device)
+    coords = image_coords(h, w) if model.uses_coords else None   # paper mode: as train_pair, the whole image's
     opt = torch.optim.Adam(_trainables(model, cfg), lr=cfg.lr, betas=(0.9, 0.999))
     sampler = PatchSampler(h, w, p, cfg.stride, valid, cfg.min_valid_fraction, seed)
     model.train()
@@ -113,9 +114,12 @@ def reference_throughput(x0, x1, valid, cfg, device, iterations, warmup, seed=0)
         fl = None
         if flow is not None:
             fl = torch.from_numpy(np.stack([flow[:, r:r + p, q:q + p] for r, q in corners])).to(device)
+        cc = None
+        if coords is not None:
+            cc = torch.from_numpy(np.stack([coords[:, r:r + p, q:q + p] for r, q in corners])).to(device)
         if cfg.patch_norm:
             a, b, _ = patch_scale(a, b, m)
-        terms = model.training_terms(a, b, fl)
+        terms = model.training_terms(a, b, fl, cc)
         loss, _parts = total_loss(terms, a, b, m, m, cfg)
         opt.zero_grad()
         loss.backward()

@@ -125,8 +125,8 @@ def _terms_module(net):
             super().__init__()
             self.net = net
 
-        def forward(self, a, b, flow=None):
-            return self.net.training_terms(a, b, flow)
+        def forward(self, a, b, flow=None, coords=None):
+            return self.net.training_terms(a, b, flow, coords)
 
     return _Terms(net)
 

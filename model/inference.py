@@ -7,6 +7,8 @@ the overlap (weight 1 at the image border) and the weighted sum is divided by th
 there are no seams and memory stays bounded by the tile size.  Each tile is run with a ``halo`` of extra
 context on every side (default: the largest initial displacement + 8 px in accurate mode, ``overlap`` in
 paper mode), so that trajectories that start outside the tile see real data; only the core is kept.
+In paper mode with ``coord_input`` each tile (with its halo) also gets its pixels' place in the whole
+image (patches.image_coords), as the training patches did.
 
 Streaming (``iter_frame_blocks`` / ``iter_field_blocks``): the same tiles, run in row-major order, and
 each finished block yielded as soon as no later tile touches it, so a whole scene never sits in memory
@@ -16,7 +18,7 @@ No torch import at module level: with an ONNX runner this module runs without to
 """
 import numpy as np
 
-from .patches import normalise, denormalise
+from .patches import normalise, denormalise, image_coords
 from .device import resolve_device, settings, out_of_memory_as_error
 from .training import check_pair, TrainingCanceled
 
@@ -44,8 +46,9 @@ def _ramp(length, lead, trail, overlap):
 # ---------------------------------------------------------------------------------------------
 # Runners: one tile of normalised input → normalised frames / pixel fields (numpy in, numpy out).
 # The torch runner wraps an InBetweenNet; model/onnx_export.OnnxTileRunner does the same with
-# onnxruntime alone.  Both expose: bands, steps, lo, hi, uses_flow, flow_smooth, patch_norm,
-# frames(a, b, flow, valid) → (N+1, C, h, w) and fields(a, b, flow, valid) → (N, 2, h, w).
+# onnxruntime alone.  Both expose: bands, steps, lo, hi, uses_flow, flow_smooth, patch_norm, uses_coords,
+# frames(a, b, flow, valid[, coords]) → (N+1, C, h, w) and fields(a, b, flow, valid[, coords]) → (N, 2, h, w);
+# ``coords`` (paper mode with ``coord_input``): the tile's place in the whole image, patches.image_coords.
 
 class TorchTileRunner:
     def __init__(self, model, device="auto", precision="auto"):
@@ -60,6 +63,7 @@ class TorchTileRunner:
         self.flow_smooth = cfg.flow_smooth
         self.flow_prior = cfg.flow_prior
         self.patch_norm = bool(cfg.patch_norm)
+        self.uses_coords = bool(getattr(model, "uses_coords", False))
         self.device_name = device
         self.dev = None
         self.run_on = None
@@ -76,7 +80,7 @@ class TorchTileRunner:
         self.model.to("cpu")
         return False
 
-    def _run(self, what, a, b, fl, valid):
+    def _run(self, what, a, b, fl, valid, coords=None):
         import torch
         from .patches import patch_scale, patch_unscale
 
@@ -86,6 +90,7 @@ class TorchTileRunner:
                 ta = torch.from_numpy(np.ascontiguousarray(a))[None].to(dev)
                 tb = torch.from_numpy(np.ascontiguousarray(b))[None].to(dev)
                 tf = torch.from_numpy(np.ascontiguousarray(fl))[None].to(dev) if fl is not None else None
+                tc = torch.from_numpy(np.ascontiguousarray(coords))[None].to(dev) if coords is not None else None
                 scale = None
                 if self.patch_norm:
                     m = torch.from_numpy(valid.astype(np.float32))[None, None].to(dev)
@@ -95,21 +100,21 @@ class TorchTileRunner:
                         if self.decoder_is_zero:
                             res = blended_frames(self.model, ta, tb, tf)
                         else:
-                            frames, _ = self.model.frames(ta, tb, tf)
+                            frames, _ = self.model.frames(ta, tb, tf, tc)
                             res = torch.cat(frames, 0).float()      # (N+1, C, h, w)
                         if scale is not None:
                             res = patch_unscale(res, scale[0][:1], scale[1][:1])
                         res = res.clamp(-1.0, 1.0)
                     else:
-                        disp, _ = self.model.fields(ta, tb, tf)
+                        disp, _ = self.model.fields(ta, tb, tf, tc)
                         res = disp[0].float()                       # (N, 2, h, w)
                 return res.float().cpu().numpy()
 
-    def frames(self, a, b, fl, valid):
-        return self._run("frames", a, b, fl, valid)
+    def frames(self, a, b, fl, valid, coords=None):
+        return self._run("frames", a, b, fl, valid, coords)
 
-    def fields(self, a, b, fl, valid):
-        return self._run("fields", a, b, fl, valid)
+    def fields(self, a, b, fl, valid, coords=None):
+        return self._run("fields", a, b, fl, valid, coords)
 
 
 def decoder_is_zero(model):
@@ -270,6 +275,7 @@ def iter_blocks(runner, source, what="frames", tile=None, overlap=64, halo=None,
     th, tw = min(tile, h), min(tile, w)
     rs, cs = _starts(h, th, overlap), _starts(w, tw, overlap)
     k_out, ch = (n + 1, c) if what == "frames" else (n, 2)
+    uses_coords = bool(getattr(runner, "uses_coords", False))
     total, done = len(rs) * len(cs), 0
     carry_acc = np.zeros((k_out, ch, 0, w), np.float32)
     carry_w = np.zeros((0, w), np.float32)
@@ -300,10 +306,11 @@ def iter_blocks(runner, source, what="frames", tile=None, overlap=64, halo=None,
                 a = normalise(x0, valid, lo, hi)
                 b = normalise(x1, valid, lo, hi)
                 fl = flow.window(r0, r1, q0, q1) if flow is not None else None
-                if what == "frames":
-                    res = runner.frames(a, b, fl, valid)
+                run_tile = runner.frames if what == "frames" else runner.fields
+                if uses_coords:   # the tile (with its halo) where it lies in the whole image
+                    res = run_tile(a, b, fl, valid, coords=image_coords(h, w, r0, r1, q0, q1))
                 else:
-                    res = runner.fields(a, b, fl, valid)
+                    res = run_tile(a, b, fl, valid)
                 res = res[:, :, r - r0:r - r0 + th, q - q0:q - q0 + tw]
                 wt = _ramp(th, r > 0, r + th < h, overlap)[:, None] * _ramp(tw, q > 0, q + tw < w, overlap)[None, :]
                 win_acc[:, :, :, q - g:q - g + tw] += res * wt

@@ -2,6 +2,12 @@
 
 U-nets: max-pool down, resize-convolution up (bilinear upsample to the skip's size, then a conv; no
 transposed convolutions), skips joined by resizing and concatenating.  Any input size works.
+
+Paper mode: η(X0) sees the first image only and, with ``coord_input`` (the paper-mode default), two more
+channels holding each pixel's place in the whole image (model/patches.image_coords; training cuts them
+with each patch, inference with each tile and its halo).  A convolutional η that sees only the image is
+translation-equivariant: it gives the same field to the same content wherever it lies, so it cannot learn
+a motion that depends on position such as a rotation (measured: 27–45° off the truth, 4–8° with them).
 """
 import torch
 import torch.nn as nn
@@ -96,6 +102,13 @@ def curl(psi):
     return torch.stack([dy, -dx], dim=2).flatten(1, 2)
 
 
+def whole_image_coords(x):
+    """patches.image_coords of ``x`` (B, C, H, W) taken as the whole image, (B, 2, H, W) float32."""
+    ones = torch.ones_like(x[:, :1], dtype=torch.float32)
+    cols, rows = torch.cumsum(ones, 3), torch.cumsum(ones, 2)          # 1 .. W, 1 .. H
+    return torch.cat([(2.0 * cols - 1.0) / cols[..., -1:] - 1.0, (2.0 * rows - 1.0) / rows[..., -1:, :] - 1.0], 1)
+
+
 class InBetweenNet(nn.Module):
     """The whole model. All tensors are normalised images (B, C, H, W).
 
@@ -112,9 +125,11 @@ class InBetweenNet(nn.Module):
         # convolutions, ψ = latent + zero-started U-net) and the fields at zero, so training starts from
         # the image held still and every step's field gets the same first updates
         skip = cfg.mode == "paper" and getattr(cfg, "identity_start", False)
+        self.uses_coords = cfg.mode == "paper" and getattr(cfg, "coord_input", False)
         self.encoder = Encoder(bands, cfg.encoder_widths, skip=skip)
         if cfg.mode == "paper":
-            field_in = bands
+            # ``coord_input``: η also sees each pixel's place in the whole image (patches.image_coords)
+            field_in = bands + (2 if self.uses_coords else 0)
         else:
             field_in = 2 * bands + (2 if cfg.flow_init else 0)
         # accurate mode: residual fields, start at exactly the flow initialisation
@@ -126,13 +141,20 @@ class InBetweenNet(nn.Module):
                             cfg.decoder_kernel, zero_out=cfg.residual_decoder or skip, skip=skip)
 
     # -- fields --------------------------------------------------------------------------------
-    def fields(self, x0, x1=None, flow=None):
-        """Per-step displacement in pixels, (B, N, 2, H, W), plus the raw network output."""
+    def fields(self, x0, x1=None, flow=None, coords=None):
+        """Per-step displacement in pixels, (B, N, 2, H, W), plus the raw network output.  ``coords``
+        (paper mode with ``coord_input``): (B, 2, H, W), the pixels' place in the whole image
+        (patches.image_coords); None: ``x0`` is the whole image."""
         cfg = self.cfg
         b, _, h, w = x0.shape
         n = cfg.steps
         if cfg.mode == "paper":
-            raw = self.field_net(x0).view(b, n, 2, h, w)
+            inp = x0
+            if self.uses_coords:
+                if coords is None:
+                    coords = whole_image_coords(x0)
+                inp = torch.cat([x0, coords.to(x0.dtype)], dim=1)
+            raw = self.field_net(inp).view(b, n, 2, h, w)
             disp = raw.float() * (cfg.dt * cfg.patch_size)  # [0,1]^2 spans one training patch
             return disp, raw
         inp = [x0, x1]
@@ -164,11 +186,11 @@ class InBetweenNet(nn.Module):
         return self.decoder(z)
 
     # -- frames --------------------------------------------------------------------------------
-    def frames(self, x0, x1, flow=None):
+    def frames(self, x0, x1, flow=None, coords=None):
         """Normalised frames 0..N (list), frame 0 = x0, frame N = x1 exactly."""
         cfg = self.cfg
         n = cfg.steps
-        disp, _ = self.fields(x0, x1, flow)
+        disp, _ = self.fields(x0, x1, flow, coords)
         z0 = self.encoder(x0)
         out = [x0]
         forward, backward = rollouts(getattr(cfg, "sample_once", False))
@@ -190,7 +212,7 @@ class InBetweenNet(nn.Module):
         out.append(x1)
         return out, disp
 
-    def training_terms(self, x0, x1, flow=None):
+    def training_terms(self, x0, x1, flow=None, coords=None):
         """Loss ingredients: pred1 (X0 carried to t1), pred0 (X1 carried back to t0, bidirectional only),
         autoencoder pairs, raw fields and displacements, and ``inside1``/``inside0`` (accurate mode with a
         flow initialisation): masks of the pixels whose trajectory under the *initial* flow stays inside
@@ -198,7 +220,7 @@ class InBetweenNet(nn.Module):
         the truth, so those pixels are left out of the loss.  The mask does not depend on the learned
         fields (a learned mask would let the fields cheat by carrying everything out of the patch)."""
         cfg = self.cfg
-        disp, raw = self.fields(x0, x1, flow)
+        disp, raw = self.fields(x0, x1, flow, coords)
         z0 = self.encoder(x0)
         z1 = self.encoder(x1)
         inside1 = inside0 = None

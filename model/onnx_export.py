@@ -5,7 +5,8 @@
 graph, opset 17, with dynamic tile height and width.  Graph inputs: ``x0``, ``x1`` (1, C, h, w) —
 normalised with the model's stored range (and, in paper mode, scaled per tile, done outside) — and, in
 accurate mode, ``flow`` (1, 2, h, w): the initial DIS flow in pixels, computed outside with OpenCV
-(model/fieldinit.py, no torch).  Outputs: ``frames`` (1, (N+1)·C, h, w), the normalised frames 0..N in
+(model/fieldinit.py, no torch), or, in paper mode with ``coord_input``, ``coords`` (1, 2, h, w): the tile's
+place in the whole image (model/patches.image_coords, computed outside).  Outputs: ``frames`` (1, (N+1)·C, h, w), the normalised frames 0..N in
 order, and ``fields`` (1, 2N, h, w), the per-step displacements in pixels (x then y per step).  The model
 file's JSON header is stored in the ONNX ``metadata_props`` under ``inbetween`` (plus an ``onnx`` entry:
 opset, inputs, layout and the normalisation range), so the file is all inference needs.
@@ -48,11 +49,14 @@ def _wrapper(model):
                 return base + self.net.decoder(torch.cat([z, base], dim=1))
             return self.net.decoder(z)
 
-        def forward(self, x0, x1, flow=None):
+        def forward(self, x0, x1, third=None):
+            """``third``: the flow (accurate mode with flow_init) or the coordinates (paper mode with
+            coord_input), the graph's third input; absent otherwise."""
             cfg, net = self.cfg, self.net
             n = cfg.steps
+            flow = third
             if cfg.mode == "paper":
-                raw = net.field_net(x0)
+                raw = net.field_net(torch.cat([x0, third], dim=1) if net.uses_coords else x0)
                 disp = [raw[:, 2 * j:2 * j + 2] * (cfg.dt * cfg.patch_size) for j in range(n)]
             else:
                 inp = [x0, x1] + ([flow / 10.0] if cfg.flow_init else [])
@@ -96,6 +100,9 @@ def _example(model, h, w, seed=0):
     c = int(model.bands)
     x0 = torch.rand(1, c, h, w, generator=g) * 2 - 1
     x1 = torch.roll(x0, (2, 3), (2, 3))
+    if getattr(model, "uses_coords", False):   # paper mode: the coordinates of a tile inside a larger image
+        from .patches import image_coords
+        return x0, x1, torch.from_numpy(image_coords(2 * h + 5, 3 * w, h // 2, h // 2 + h, w, 2 * w))[None]
     flow = torch.ones(1, 2, h, w) * torch.tensor([3.0, 2.0]).view(1, 2, 1, 1)
     return x0, x1, flow
 
@@ -111,10 +118,11 @@ def export_onnx(model_path, onnx_path, tile=96, verify=True, log=None):
     model, header = load_model(model_path)
     model.float().eval()
     uses_flow = bool(model.cfg.mode != "paper" and model.cfg.flow_init)
+    uses_coords = bool(model.uses_coords)
     wrapper = _wrapper(model)
-    names = ["x0", "x1"] + (["flow"] if uses_flow else [])
-    x0, x1, flow = _example(model, tile, tile)
-    args = (x0, x1, flow) if uses_flow else (x0, x1)
+    names = ["x0", "x1"] + (["flow"] if uses_flow else []) + (["coords"] if uses_coords else [])
+    x0, x1, third = _example(model, tile, tile)
+    args = (x0, x1, third) if uses_flow or uses_coords else (x0, x1)
     axes = {nm: {2: "h", 3: "w"} for nm in names + ["frames", "fields"]}
     tmp = str(onnx_path) + ".tmp"
     with torch.no_grad():
@@ -174,13 +182,15 @@ def verify_against_torch(model, onnx_path, sizes=((96, 96), (72, 120))):
     runner = OnnxTileRunner(onnx_path, "cpu")
     worst = {"frames": 0.0, "fields": 0.0}
     for h, w in sizes:
-        x0, x1, flow = _example(model, h, w, seed=h + w)
-        fl = flow if runner.uses_flow else None
+        x0, x1, third = _example(model, h, w, seed=h + w)
+        fl = third if runner.uses_flow else None
+        cc = third if runner.uses_coords else None
         with torch.no_grad():
-            frames, disp = model.frames(x0, x1, fl)
+            frames, disp = model.frames(x0, x1, fl, cc)
             ref_f = torch.cat(frames, 0).numpy()
             ref_d = disp[0].numpy()
-        got_f, got_d = runner.run(x0[0].numpy(), x1[0].numpy(), fl[0].numpy() if fl is not None else None)
+        got_f, got_d = runner.run(x0[0].numpy(), x1[0].numpy(), fl[0].numpy() if fl is not None else None,
+                                  cc[0].numpy() if cc is not None else None)
         worst["frames"] = max(worst["frames"], float(np.abs(got_f - ref_f).max()))
         worst["fields"] = max(worst["fields"], float(np.abs(got_d - ref_d).max()))
     return worst
@@ -254,6 +264,7 @@ class OnnxTileRunner:
         self.lo = np.asarray(info["norm_lo"], np.float32)
         self.hi = np.asarray(info["norm_hi"], np.float32)
         self.uses_flow = "flow" in info["inputs"]
+        self.uses_coords = "coords" in info["inputs"]
         self.flow_smooth = float(cfg.get("flow_smooth", 2.0))
         self.flow_prior = cfg.get("flow_prior", "auto")
         self.patch_norm = bool(cfg.get("patch_norm", False))
@@ -265,28 +276,35 @@ class OnnxTileRunner:
     def __exit__(self, *exc):
         return False
 
-    def run(self, a, b, fl=None):
-        """Normalised (C, h, w) inputs → frames (N+1, C, h, w), fields (N, 2, h, w), as the graph gives."""
+    def run(self, a, b, fl=None, coords=None):
+        """Normalised (C, h, w) inputs → frames (N+1, C, h, w), fields (N, 2, h, w), as the graph gives.
+        ``coords`` (a graph with a ``coords`` input): the tile's place in the whole image; None: the tile is
+        the whole image."""
         feed = {"x0": np.ascontiguousarray(a, np.float32)[None], "x1": np.ascontiguousarray(b, np.float32)[None]}
         if self.uses_flow:
             feed["flow"] = np.ascontiguousarray(fl, np.float32)[None]
+        if self.uses_coords:
+            if coords is None:
+                from .patches import image_coords
+                coords = image_coords(*a.shape[-2:])
+            feed["coords"] = np.ascontiguousarray(coords, np.float32)[None]
         frames, fields = self.session.run(["frames", "fields"], feed)
         h, w = a.shape[-2:]
         return (frames.reshape(self.steps + 1, self.bands, h, w), fields.reshape(self.steps, 2, h, w))
 
-    def frames(self, a, b, fl, valid):
+    def frames(self, a, b, fl, valid, coords=None):
         scale = None
         if self.patch_norm:
             a, b, scale = _patch_scale(a, b, valid)
-        res, _ = self.run(a, b, fl)
+        res, _ = self.run(a, b, fl, coords)
         if scale is not None:
             res = (res + 1.0) * 0.5 * scale[1] + scale[0]
         return np.clip(res, -1.0, 1.0).astype(np.float32)
 
-    def fields(self, a, b, fl, valid):
+    def fields(self, a, b, fl, valid, coords=None):
         if self.patch_norm:
             a, b, _ = _patch_scale(a, b, valid)
-        return self.run(a, b, fl)[1]
+        return self.run(a, b, fl, coords)[1]
 
 
 def _patch_scale(a, b, valid):

@@ -24,6 +24,20 @@ def denormalise(xn, lo, hi):
     return ((xn + 1.0) * 0.5 * (hi - lo) + lo).astype(np.float32)
 
 
+def image_coords(height, width, r0=0, r1=None, q0=0, q1=None):
+    """Paper mode's position channels (``coord_input``): (2, r1 − r0, q1 − q0) float32, the column (x) and
+    row (y) of each pixel of the window [r0, r1) × [q0, q1) in the *whole* image of ``height`` × ``width``,
+    pixel centres scaled to (−1, 1) over the whole image.  The same pixel has the same coordinates in every
+    training patch and every inference tile that contains it, so a field that depends on where it is (a
+    rotation: v = ω × (x − centre)) means the same on a patch, a tile and the whole image."""
+    r1 = height if r1 is None else r1
+    q1 = width if q1 is None else q1
+    x = (2.0 * np.arange(q0, q1, dtype=np.float64) + 1.0) / width - 1.0
+    y = (2.0 * np.arange(r0, r1, dtype=np.float64) + 1.0) / height - 1.0
+    return np.stack([np.broadcast_to(x[None, :], (r1 - r0, q1 - q0)),
+                     np.broadcast_to(y[:, None], (r1 - r0, q1 - q0))]).astype(np.float32)
+
+
 def patch_scale(x0, x1, valid):
     """Per-patch scaling (paper): the pair's valid range in the patch → [-1, 1] (torch, batched).
 

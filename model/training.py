@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .presets import make_config, MIN_PATCH
-from .patches import normalise, PatchSampler, cut, patch_scale
+from .patches import normalise, PatchSampler, cut, patch_scale, image_coords
 from .device import resolve_device, settings, out_of_memory_as_error, deterministic_algorithms
 from .distributed import training_run
 
@@ -209,6 +209,8 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
         images = torch.from_numpy(np.stack([x0n, x1n])).to(dev)          # (2, C, H, W)
         vmask = torch.from_numpy(valid.astype(np.float32))[None].to(dev)  # (1, H, W)
         flow_t = torch.from_numpy(flow).to(dev) if flow is not None else None
+        # paper mode's position channels: each patch is cut from the whole image's coordinates
+        coords_t = torch.from_numpy(image_coords(h, w)).to(dev) if model.uses_coords else None
         sampler = PatchSampler(h, w, patch, cfg.stride, valid, cfg.min_valid_fraction, run.seed)
         history, pending = [], []
         sync_every = run_on.sync_every
@@ -225,11 +227,12 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
             a, b = pair[:, 0], pair[:, 1]
             m = cut(vmask, corners, patch)                # (B, 1, P, P)
             fl = cut(flow_t, corners, patch) if flow_t is not None else None
+            cc = run_on.memory_format(cut(coords_t, corners, patch)) if coords_t is not None else None
             if cfg.patch_norm:
                 a, b, _ = patch_scale(a, b, m)
             a, b = run_on.memory_format(a), run_on.memory_format(b)
             with run_on.autocast():
-                terms = terms_of(a, b, fl)
+                terms = terms_of(a, b, fl) if cc is None else terms_of(a, b, fl, cc)
             loss, parts = total_loss(terms, a, b, m, m, cfg)
             opt.zero_grad(set_to_none=True)
             loss.backward()

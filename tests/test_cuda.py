@@ -127,11 +127,11 @@ def _export_graph(model, path):
     from model.onnx_export import OPSET, _example, _wrapper
 
     uses_flow = bool(model.cfg.mode != "paper" and model.cfg.flow_init)
-    x0, x1, flow = _example(model, 64, 64)
-    names = ["x0", "x1"] + (["flow"] if uses_flow else [])
+    x0, x1, third = _example(model, 64, 64)   # third: the flow, or paper mode's coordinates
+    names = ["x0", "x1"] + (["flow"] if uses_flow else []) + (["coords"] if model.uses_coords else [])
     try:
         with torch.no_grad():
-            torch.onnx.export(_wrapper(model.float().eval()), (x0, x1, flow) if uses_flow else (x0, x1), str(path),
+            torch.onnx.export(_wrapper(model.float().eval()), (x0, x1, third) if len(names) > 2 else (x0, x1), str(path),
                               input_names=names, output_names=["frames", "fields"], opset_version=OPSET,
                               dynamic_axes={n: {2: "h", 3: "w"} for n in names + ["frames", "fields"]},
                               dynamo=False)
@@ -157,8 +157,8 @@ def test_onnx_export_of_gpu_trained_model_agrees_with_torch(pair, mode, tmp_path
     got_f, got_d = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feed)
     model = r.model.to(DEVICE)
     with no_tf32(), torch.no_grad():
-        args = [torch.from_numpy(feed[n]).to(DEVICE) for n in names]
-        frames, disp = model.frames(*args)
+        args = {n: torch.from_numpy(feed[n]).to(DEVICE) for n in names}
+        frames, disp = model.frames(args["x0"], args["x1"], args.get("flow"), args.get("coords"))
     model.to("cpu")
     ref_f = torch.cat(frames, 0).cpu().numpy().reshape(got_f.shape)
     ref_d = disp[0].cpu().numpy().reshape(got_d.shape)
