@@ -273,13 +273,13 @@ def format_per_case(summary, case_names, keys=("mae", "csi20", "fss4", "mean_kep
 
 
 # ---------------------------------------------------------------------------------------------- main
-def select_cases(patterns, quick):
-    names = list(C.QUICK if quick else C.ALL)
+def select_cases(patterns, quick, heldout=False):
+    names = list(C.HELDOUT if heldout else C.QUICK if quick else C.ALL)
     if patterns:
-        pool = C.ALL
+        pool = C.ALL + C.HELDOUT
         names = [n for n in pool if any(fnmatch.fnmatch(n, p) or n.startswith(p) for p in patterns)]
         if not names:
-            raise SystemExit(f"no case matches {patterns}; cases: {', '.join(C.ALL)}")
+            raise SystemExit(f"no case matches {patterns}; cases: {', '.join(C.ALL + C.HELDOUT)}")
     return names
 
 
@@ -310,6 +310,8 @@ def main(argv=None):
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the learned methods")
     ap.add_argument("--cases", nargs="+", help="case names, prefixes or glob patterns (default: all)")
     ap.add_argument("--quick", action="store_true", help=f"only {', '.join(C.QUICK)}")
+    ap.add_argument("--heldout", action="store_true", help="only the held-out radar crops (bench/cases.py "
+                    "HELDOUT: to check a change on data it was not tuned to, never to choose one)")
     ap.add_argument("--preset", default="fast")
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="processes (one thread each)")
     ap.add_argument("--per-case", action="store_true", help="also a table of key scores per case")
@@ -325,7 +327,7 @@ def main(argv=None):
         return report(args.report, args.per_case, args.versus)
 
     check_methods(args.methods, args.preset)
-    names = select_cases(args.cases, args.quick)
+    names = select_cases(args.cases, args.quick, args.heldout)
     cases = C.load_cases(names, data=args.data, cache=args.cache)  # builds the cache once, before the workers read it
     names = [n for n in names if n in cases]
     if not names:

@@ -102,6 +102,21 @@ def test_radar_cases_load_from_the_shared_data():
         assert v.min() >= C.FLOOR_DBZ and 20 < v.max() < 80  # dBZ, not raw counts
 
 
+def test_heldout_cases_are_apart_and_hold_rain():
+    """--heldout selects only the held-out crops; each is a window or time of its own, and both of its ends
+    hold echoes above 20 dBZ (a crop of clear air would check nothing)."""
+    from bench.quality import select_cases
+
+    assert select_cases(None, False, heldout=True) == C.HELDOUT
+    assert not set(C.HELDOUT) & set(C.ALL)
+    assert len(set(C.RADAR.values())) == len(C.RADAR)          # no held-out crop repeats a development one
+    if not C.list_frames("fmi") or not C.list_frames("mch"):
+        pytest.skip(f"no radar data at {C.DATA}")
+    for name, c in C.load_cases(C.HELDOUT, cache=None).items():
+        for end in (c["seq"][0, 0], c["seq"][-1, 0]):
+            assert (end[c["valid"]] >= 20).mean() > 0.02, name
+
+
 def test_bench_runs_end_to_end_on_a_tiny_case(tmp_path, capsys):
     from bench import quality
 
