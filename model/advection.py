@@ -108,35 +108,37 @@ def with_coords(x0, x1, stretch):
     return torch.cat([x0.float(), cols, rows], 1), torch.cat([x1.float(), cols, rows], 1)
 
 
-def kept_area(coords):
+def kept_area(coords, border=1.0):
     """Area ratio (departure area / pixel area) of the map x → coords(x), clamped to [0, 1]: below 1 the
     content at x was stretched out of a smaller area, as where pieces drift apart and open water appears
-    between them: one end's trajectories pull the piece across the gap, the other end's saw the gap."""
+    between them: one end's trajectories pull the piece across the gap, the other end's saw the gap.
+    Where the departure point lies outside the image (inflow: the border value read again, no area at
+    all) the weight is ``border`` instead, a float or a (B, 1, 1, 1) tensor: 1 blends both ends there
+    as inside, 0 leaves it to the other end, whose trajectory came from inside (fieldinit.border_weight
+    chooses it per pair)."""
     from .filters import central_differences
     dx, dy = central_differences(coords)                  # ∂(col, row)/∂x, ∂(col, row)/∂y
     det = dx[:, :1] * dy[:, 1:2] - dy[:, :1] * dx[:, 1:2]
-    # a departure point outside the image reads the border (coordinates clamped, no area at all): that
-    # is inflow, not stretching, and there the two ends stay blended as before (trusting only the other
-    # end at the borders was measured worse on real radar crops: 2.47 -> 2.90 dBZ in the outer 8 px)
     cols, rows = coords[:, :1].float(), coords[:, 1:2].float()
     last_col = torch.ones_like(cols[0, 0, 0, :]).sum() - 1.0   # W − 1 and H − 1 as tensors (ONNX: any size)
     last_row = torch.ones_like(rows[0, 0, :, 0]).sum() - 1.0
     outside = (cols < 0.5) | (rows < 0.5) | (cols > last_col - 0.5) | (rows > last_row - 0.5)
-    return torch.where(outside, torch.ones_like(det), det.clamp(0.0, 1.0))
+    return torch.where(outside, torch.ones_like(det) * border, det.clamp(0.0, 1.0))
 
 
-def time_blend(fwd, bwd, t, occlusion, stretch=False):
+def time_blend(fwd, bwd, t, occlusion, stretch=False, border=1.0):
     """Blend at time t of what was advected forward from t0 and backward from t1.  With ``stretch`` the
     last two channels are with_coords' coordinates and each end is weighted by its kept_area (where one
-    end's content was stretched, the other end's is trusted); with ``occlusion`` the last (remaining)
+    end's content was stretched, the other end's is trusted; ``border``: kept_area's weight of an end
+    whose trajectory began outside the image); with ``occlusion`` the last (remaining)
     channel is with_ring's ring, whose drop lowers that end's weight (the other end saw the content)."""
     if not occlusion and not stretch:
         return (1 - t) * fwd + t * bwd
     wf = (1 - t) * torch.ones_like(fwd[:, :1], dtype=torch.float32)
     wb = t * torch.ones_like(bwd[:, :1], dtype=torch.float32)
     if stretch:
-        wf = wf * kept_area(fwd[:, -2:])
-        wb = wb * kept_area(bwd[:, -2:])
+        wf = wf * kept_area(fwd[:, -2:], border)
+        wb = wb * kept_area(bwd[:, -2:], border)
         fwd, bwd = fwd[:, :-2], bwd[:, :-2]
     if occlusion:
         wf = wf * fwd[:, -1:].clamp(0, 1)

@@ -64,6 +64,7 @@ class TorchTileRunner:
         self.flow_prior = cfg.flow_prior
         self.patch_norm = bool(cfg.patch_norm)
         self.uses_coords = bool(getattr(model, "uses_coords", False))
+        self.uses_border = uses_border(cfg)
         self.device_name = device
         self.dev = None
         self.run_on = None
@@ -80,7 +81,7 @@ class TorchTileRunner:
         self.model.to("cpu")
         return False
 
-    def _run(self, what, a, b, fl, valid, coords=None):
+    def _run(self, what, a, b, fl, valid, coords=None, border=1.0):
         import torch
         from .patches import patch_scale, patch_unscale
 
@@ -98,9 +99,9 @@ class TorchTileRunner:
                 with self.run_on.autocast():
                     if what == "frames":
                         if self.decoder_is_zero:
-                            res = blended_frames(self.model, ta, tb, tf)
+                            res = blended_frames(self.model, ta, tb, tf, border)
                         else:
-                            frames, _ = self.model.frames(ta, tb, tf, tc)
+                            frames, _ = self.model.frames(ta, tb, tf, tc, border)
                             res = torch.cat(frames, 0).float()      # (N+1, C, h, w)
                         if scale is not None:
                             res = patch_unscale(res, scale[0][:1], scale[1][:1])
@@ -110,11 +111,17 @@ class TorchTileRunner:
                         res = disp[0].float()                       # (N, 2, h, w)
                 return res.float().cpu().numpy()
 
-    def frames(self, a, b, fl, valid, coords=None):
-        return self._run("frames", a, b, fl, valid, coords)
+    def frames(self, a, b, fl, valid, coords=None, border=1.0):
+        return self._run("frames", a, b, fl, valid, coords, border)
 
     def fields(self, a, b, fl, valid, coords=None):
         return self._run("fields", a, b, fl, valid, coords)
+
+
+def uses_border(cfg):
+    """Whether the blend takes a per-pair border weight (``border_trust``, fieldinit.border_weight)."""
+    get = cfg.get if isinstance(cfg, dict) else (lambda k, d=None: getattr(cfg, k, d))
+    return bool(get("mode") != "paper" and get("border_trust", False) and get("stretch_blend", False))
 
 
 def decoder_is_zero(model):
@@ -134,7 +141,7 @@ def decoder_is_zero(model):
     return bool((out.weight == 0).all()) and (out.bias is None or bool((out.bias == 0).all()))
 
 
-def blended_frames(model, x0, x1, flow=None):
+def blended_frames(model, x0, x1, flow=None, border=1.0):
     """InBetweenNet.frames for a model with ``decoder_is_zero``: the same frames (N+1, C, h, w), float32,
     with the images alone advected (no latent channel, no encoder, no decoder)."""
     import torch
@@ -151,7 +158,7 @@ def blended_frames(model, x0, x1, flow=None):
     bwd = backward(x1c, disp)
     out = [x0.float()]
     for j in range(1, n):
-        out.append(time_blend(fwd[j], bwd[j], j / n, occ, stretch).float())
+        out.append(time_blend(fwd[j], bwd[j], j / n, occ, stretch, border).float())
     out.append(x1.float())
     return torch.cat(out, 0)
 
@@ -182,10 +189,11 @@ class ArrayPair:
 
 
 class FullFlow:
-    """A flow held at full resolution (2, H, W)."""
+    """A flow held at full resolution (2, H, W), with the pair's ``border`` weight (fieldinit.border_weight)."""
 
-    def __init__(self, flow):
+    def __init__(self, flow, border=1.0):
         self.flow = flow
+        self.border = float(border)
         self.max_abs = float(np.abs(flow).max()) if flow.size else 0.0
 
     def window(self, r0, r1, q0, q1):
@@ -196,8 +204,9 @@ class LowResFlow:
     """A flow computed on a reduced image (2, h, w), upsampled bilinearly per window to (H, W) pixels:
     coordinates map pixel centres to pixel centres and the displacements scale by H/h and W/w."""
 
-    def __init__(self, flow_lo, height, width):
+    def __init__(self, flow_lo, height, width, border=1.0):
         self.flow = flow_lo
+        self.border = float(border)
         self.height, self.width = height, width
         self.fy = height / flow_lo.shape[1]
         self.fx = width / flow_lo.shape[2]
@@ -215,7 +224,7 @@ class LowResFlow:
         return np.stack([out[0] * np.float32(self.fx), out[1] * np.float32(self.fy)]).astype(np.float32)
 
 
-def bounded_initial_flow(source, smooth, max_side=2048, prior="auto"):
+def bounded_initial_flow(source, smooth, max_side=2048, prior="auto", border=False):
     """The accurate mode's initial flow for ``source`` with memory bounded by ``max_side``.
 
     Up to ``max_side`` pixels on the longer side: the same whole-image DIS flow as training
@@ -223,17 +232,20 @@ def bounded_initial_flow(source, smooth, max_side=2048, prior="auto"):
     reduced by nearest neighbour to at most ``max_side`` on its longer side, the flow is computed there
     (smoothing sigma scaled down alike) and upsampled bilinearly per tile, displacements scaled up.
     The flow is a smooth large-scale initialisation (the network learns the residual), so the reduced
-    estimate changes frames by little (tests/test_streaming.py measures it); memory stays ~max_side²."""
-    from .fieldinit import initial_flow
+    estimate changes frames by little (tests/test_streaming.py measures it); memory stays ~max_side².
+    ``border``: also the pair's border weight (fieldinit.border_weight, on the same pair and flow)."""
+    from .fieldinit import border_weight, initial_flow
 
     h, w = source.height, source.width
     if max(h, w) <= max_side:
         x0, x1, valid = source.window(0, h, 0, w)
-        return FullFlow(initial_flow(x0, x1, valid, smooth, prior))
+        v = initial_flow(x0, x1, valid, smooth, prior)
+        return FullFlow(v, border_weight(x0, x1, v, valid) if border else 1.0)
     f = max(h, w) / float(max_side)
     hl, wl = max(int(round(h / f)), 16), max(int(round(w / f)), 16)
     x0, x1, valid = source.decimated(hl, wl)
-    return LowResFlow(initial_flow(x0, x1, valid, (smooth or 0) / f, prior), h, w)
+    v = initial_flow(x0, x1, valid, (smooth or 0) / f, prior)
+    return LowResFlow(v, h, w, border_weight(x0, x1, v, valid) if border else 1.0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -264,7 +276,8 @@ def iter_blocks(runner, source, what="frames", tile=None, overlap=64, halo=None,
     h, w, c = source.height, source.width, source.bands
     n = runner.steps
     if flow is None and runner.uses_flow:
-        flow = bounded_initial_flow(source, runner.flow_smooth, flow_max_side, runner.flow_prior)
+        flow = bounded_initial_flow(source, runner.flow_smooth, flow_max_side, runner.flow_prior,
+                                    getattr(runner, "uses_border", False))
     if not runner.uses_flow:
         flow = None
     if halo is None:
@@ -276,6 +289,9 @@ def iter_blocks(runner, source, what="frames", tile=None, overlap=64, halo=None,
     rs, cs = _starts(h, th, overlap), _starts(w, tw, overlap)
     k_out, ch = (n + 1, c) if what == "frames" else (n, 2)
     uses_coords = bool(getattr(runner, "uses_coords", False))
+    extra = {}
+    if what == "frames" and getattr(runner, "uses_border", False):
+        extra["border"] = getattr(flow, "border", 1.0)   # one weight for the whole pair, every tile
     total, done = len(rs) * len(cs), 0
     carry_acc = np.zeros((k_out, ch, 0, w), np.float32)
     carry_w = np.zeros((0, w), np.float32)
@@ -310,7 +326,7 @@ def iter_blocks(runner, source, what="frames", tile=None, overlap=64, halo=None,
                 if uses_coords:   # the tile (with its halo) where it lies in the whole image
                     res = run_tile(a, b, fl, valid, coords=image_coords(h, w, r0, r1, q0, q1))
                 else:
-                    res = run_tile(a, b, fl, valid)
+                    res = run_tile(a, b, fl, valid, **extra)
                 res = res[:, :, r - r0:r - r0 + th, q - q0:q - q0 + tw]
                 wt = _ramp(th, r > 0, r + th < h, overlap)[:, None] * _ramp(tw, q > 0, q + tw < w, overlap)[None, :]
                 win_acc[:, :, :, q - g:q - g + tw] += res * wt
@@ -363,7 +379,7 @@ def iter_field_blocks(model, source, device="auto", tile=None, overlap=64, halo=
 
 
 def _assemble(model, x0, x1, valid, device, tile, overlap, progress, is_canceled, halo, what):
-    from .fieldinit import initial_flow
+    from .fieldinit import border_weight, initial_flow
 
     runner = as_runner(model, device)
     source = ArrayPair(x0, x1, valid)
@@ -371,7 +387,9 @@ def _assemble(model, x0, x1, valid, device, tile, overlap, progress, is_canceled
         raise ValueError(f"the model was trained on {runner.bands} band(s), the images have {source.bands}")
     flow = None
     if runner.uses_flow:   # the in-memory path: the whole-image flow, as training computed it
-        flow = FullFlow(initial_flow(source.x0, source.x1, source.valid, runner.flow_smooth, runner.flow_prior))
+        v = initial_flow(source.x0, source.x1, source.valid, runner.flow_smooth, runner.flow_prior)
+        border = border_weight(source.x0, source.x1, v, source.valid) if getattr(runner, "uses_border", False) else 1.0
+        flow = FullFlow(v, border)
     k = runner.steps + 1 if what == "frames" else runner.steps
     out = np.empty((k, source.bands if what == "frames" else 2, source.height, source.width), np.float32)
     for r, q, block in iter_blocks(runner, source, what, tile, overlap, halo, flow, None, progress, is_canceled):

@@ -186,8 +186,9 @@ class InBetweenNet(nn.Module):
         return self.decoder(z)
 
     # -- frames --------------------------------------------------------------------------------
-    def frames(self, x0, x1, flow=None, coords=None):
-        """Normalised frames 0..N (list), frame 0 = x0, frame N = x1 exactly."""
+    def frames(self, x0, x1, flow=None, coords=None, border=1.0):
+        """Normalised frames 0..N (list), frame 0 = x0, frame N = x1 exactly.  ``border``: the blend's
+        weight of an end whose trajectory began outside the image (advection.kept_area)."""
         cfg = self.cfg
         n = cfg.steps
         disp, _ = self.fields(x0, x1, flow, coords)
@@ -206,7 +207,7 @@ class InBetweenNet(nn.Module):
             fwd = forward(torch.cat([z0, x0c], 1), disp)
             bwd = backward(torch.cat([z1, x1c], 1), disp)
             for j in range(1, n):
-                mix = time_blend(fwd[j], bwd[j], j / n, occ, stretch)
+                mix = time_blend(fwd[j], bwd[j], j / n, occ, stretch, border)
                 z, base = mix[:, :1], mix[:, 1:]
                 out.append(self.decode(z, base) if cfg.residual_decoder else self.decoder(z))
         out.append(x1)

@@ -49,9 +49,10 @@ def _wrapper(model):
                 return base + self.net.decoder(torch.cat([z, base], dim=1))
             return self.net.decoder(z)
 
-        def forward(self, x0, x1, third=None):
+        def forward(self, x0, x1, third=None, border=None):
             """``third``: the flow (accurate mode with flow_init) or the coordinates (paper mode with
-            coord_input), the graph's third input; absent otherwise."""
+            coord_input), the graph's third input; absent otherwise.  ``border`` (1, 1, 1, 1), with
+            ``border_trust``: the pair's border weight (fieldinit.border_weight)."""
             cfg, net = self.cfg, self.net
             n = cfg.steps
             flow = third
@@ -66,11 +67,12 @@ def _wrapper(model):
             steps = torch.stack(disp, dim=1)                   # (1, N, 2, h, w)
             out = [x0]
             stretch = getattr(cfg, "stretch_blend", False)
+            border = 1.0 if border is None else border
             if self.skip_latent:
                 x0c, x1c = with_coords(x0, x1, stretch)
                 fwd, bwd = forward(x0c, steps), backward(x1c, steps)
                 for j in range(1, n):
-                    out.append(time_blend(fwd[j], bwd[j], j / n, False, stretch))
+                    out.append(time_blend(fwd[j], bwd[j], j / n, False, stretch, border))
                 out.append(x1)
                 return torch.cat(out, dim=1), torch.cat(disp, dim=1)
             z0 = net.encoder(x0)
@@ -84,7 +86,7 @@ def _wrapper(model):
                 fwd = forward(torch.cat([z0, x0c], 1), steps)
                 bwd = backward(torch.cat([z1, x1c], 1), steps)
                 for j in range(1, n):
-                    mix = time_blend(fwd[j], bwd[j], j / n, False, stretch)
+                    mix = time_blend(fwd[j], bwd[j], j / n, False, stretch, border)
                     z, base = mix[:, :1], mix[:, 1:]
                     out.append(self._decode(z, base) if cfg.residual_decoder else net.decoder(z))
             out.append(x1)
@@ -113,17 +115,22 @@ def export_onnx(model_path, onnx_path, tile=96, verify=True, log=None):
     import os
     import torch
     import onnx
+    from .inference import uses_border
     from .modelfile import load_model
 
     model, header = load_model(model_path)
     model.float().eval()
     uses_flow = bool(model.cfg.mode != "paper" and model.cfg.flow_init)
     uses_coords = bool(model.uses_coords)
+    border = uses_border(model.cfg)
     wrapper = _wrapper(model)
-    names = ["x0", "x1"] + (["flow"] if uses_flow else []) + (["coords"] if uses_coords else [])
+    names = (["x0", "x1"] + (["flow"] if uses_flow else []) + (["coords"] if uses_coords else [])
+             + (["border"] if border else []))
     x0, x1, third = _example(model, tile, tile)
     args = (x0, x1, third) if uses_flow or uses_coords else (x0, x1)
-    axes = {nm: {2: "h", 3: "w"} for nm in names + ["frames", "fields"]}
+    if border:
+        args = args + (torch.full((1, 1, 1, 1), EXAMPLE_BORDER),)
+    axes = {nm: {2: "h", 3: "w"} for nm in names + ["frames", "fields"] if nm != "border"}
     tmp = str(onnx_path) + ".tmp"
     with torch.no_grad():
         torch.onnx.export(wrapper, args, tmp, input_names=names, output_names=["frames", "fields"],
@@ -175,6 +182,9 @@ def verify_onnx_checksum(path, header):
     return True
 
 
+EXAMPLE_BORDER = 0.3   # a border weight strictly between blending and trusting, so both paths are checked
+
+
 def verify_against_torch(model, onnx_path, sizes=((96, 96), (72, 120))):
     """Max abs difference between torch (model.frames/fields) and the .onnx over example tiles."""
     import torch
@@ -185,12 +195,13 @@ def verify_against_torch(model, onnx_path, sizes=((96, 96), (72, 120))):
         x0, x1, third = _example(model, h, w, seed=h + w)
         fl = third if runner.uses_flow else None
         cc = third if runner.uses_coords else None
+        border = EXAMPLE_BORDER if runner.uses_border else 1.0
         with torch.no_grad():
-            frames, disp = model.frames(x0, x1, fl, cc)
+            frames, disp = model.frames(x0, x1, fl, cc, border)
             ref_f = torch.cat(frames, 0).numpy()
             ref_d = disp[0].numpy()
         got_f, got_d = runner.run(x0[0].numpy(), x1[0].numpy(), fl[0].numpy() if fl is not None else None,
-                                  cc[0].numpy() if cc is not None else None)
+                                  cc[0].numpy() if cc is not None else None, border)
         worst["frames"] = max(worst["frames"], float(np.abs(got_f - ref_f).max()))
         worst["fields"] = max(worst["fields"], float(np.abs(got_d - ref_d).max()))
     return worst
@@ -265,6 +276,7 @@ class OnnxTileRunner:
         self.hi = np.asarray(info["norm_hi"], np.float32)
         self.uses_flow = "flow" in info["inputs"]
         self.uses_coords = "coords" in info["inputs"]
+        self.uses_border = "border" in info["inputs"]
         self.flow_smooth = float(cfg.get("flow_smooth", 2.0))
         self.flow_prior = cfg.get("flow_prior", "auto")
         self.patch_norm = bool(cfg.get("patch_norm", False))
@@ -276,10 +288,10 @@ class OnnxTileRunner:
     def __exit__(self, *exc):
         return False
 
-    def run(self, a, b, fl=None, coords=None):
+    def run(self, a, b, fl=None, coords=None, border=1.0):
         """Normalised (C, h, w) inputs → frames (N+1, C, h, w), fields (N, 2, h, w), as the graph gives.
         ``coords`` (a graph with a ``coords`` input): the tile's place in the whole image; None: the tile is
-        the whole image."""
+        the whole image.  ``border`` (a graph with a ``border`` input): the pair's border weight."""
         feed = {"x0": np.ascontiguousarray(a, np.float32)[None], "x1": np.ascontiguousarray(b, np.float32)[None]}
         if self.uses_flow:
             feed["flow"] = np.ascontiguousarray(fl, np.float32)[None]
@@ -288,15 +300,17 @@ class OnnxTileRunner:
                 from .patches import image_coords
                 coords = image_coords(*a.shape[-2:])
             feed["coords"] = np.ascontiguousarray(coords, np.float32)[None]
+        if self.uses_border:
+            feed["border"] = np.full((1, 1, 1, 1), border, np.float32)
         frames, fields = self.session.run(["frames", "fields"], feed)
         h, w = a.shape[-2:]
         return (frames.reshape(self.steps + 1, self.bands, h, w), fields.reshape(self.steps, 2, h, w))
 
-    def frames(self, a, b, fl, valid, coords=None):
+    def frames(self, a, b, fl, valid, coords=None, border=1.0):
         scale = None
         if self.patch_norm:
             a, b, scale = _patch_scale(a, b, valid)
-        res, _ = self.run(a, b, fl, coords)
+        res, _ = self.run(a, b, fl, coords, border)
         if scale is not None:
             res = (res + 1.0) * 0.5 * scale[1] + scale[0]
         return np.clip(res, -1.0, 1.0).astype(np.float32)

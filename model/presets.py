@@ -35,8 +35,8 @@ Two modes share one network family:
                 once (no N-fold bilinear smoothing of peaks);
               - ``loss="multiscale"``: robust differences at 0, 4 and 12 px blurs, weighted to the
                 coarse ones, where an erased echo costs more than a displaced one;
-              - ``keep_if_better``: after training the residual is kept only if it fits the endpoints
-                better than the start (else the model is its start, the initial motion alone);
+              - ``keep_if_better``: after training the residual is kept only if the two ends carried
+                along it agree better in between than along the start (else the model is its start);
               - by default no iterations at all: measured on held-out frames, the learned residual did
                 not beat its start on real radar (see _mode_defaults), so the default is the start;
               - the initial motion itself falls back to none when it explains the change worse than
@@ -46,7 +46,10 @@ Two modes share one network family:
                 opening between pieces that drift apart), the blend trusts the other end;
               - ``residual_form="solenoidal"``: a trained residual is the curl of a stream function,
                 divergence-free, so it turns and shears the motion but cannot gather or spread echoes;
-                the guard judges it by how well the two ends agree at the intermediate times.
+                the guard judges it by how well the two ends agree at the intermediate times;
+              - ``border_trust``: where one end's trajectory began outside the image (echoes flowing in
+                or out), the other end, which saw that content, is trusted as far as the motion explains
+                the pair (fieldinit.border_weight); where it explains less, both ends stay blended.
 """
 from dataclasses import dataclass, asdict, fields as dc_fields
 
@@ -120,6 +123,9 @@ class TrainConfig:
     train_decoder: bool = True     # accurate mode: False keeps psi's residual at zero (fields only)
     stretch_blend: bool = False     # accurate mode: weight each end by how little its content was
                                     # stretched on the way (advection.kept_area)
+    border_trust: bool = False      # accurate mode with stretch_blend: where one end's trajectory began
+                                    # outside the image, trust the other end as far as the motion explains
+                                    # the pair (fieldinit.border_weight; False: files from before, blended)
     occlusion_blend: bool = False   # accurate mode: weight each end by whether its trajectory stayed
                                     # inside the image (measured worse on FMI: 3.22 vs 3.12 dBZ, so off)
     # accurate mode, issue 10 (defaults here keep the behaviour of model files written before them)
@@ -176,7 +182,7 @@ def _mode_defaults(mode):
     return dict(flow_init=True, bidirectional=True, residual_decoder=True, patch_norm=False,
                 train_decoder=False, lambda_cons=1.0, residual_scale=5.0, iterations=0,
                 sample_once=True, residual_smooth=6.0, loss="multiscale", keep_if_better=True,
-                flow_prior="multi", stretch_blend=True, residual_form="solenoidal")
+                flow_prior="multi", stretch_blend=True, residual_form="solenoidal", border_trust=True)
 
 
 def make_config(preset="fast", mode="accurate", **overrides):

@@ -172,6 +172,27 @@ def test_kept_area_measures_stretching_not_inflow():
     k = kept_area(moved)
     assert torch.allclose(k[..., :, :5], torch.ones_like(k[..., :, :5]))       # border: neutral, not 0
     assert torch.allclose(k[..., 2:-2, 8:-8], torch.ones_like(k[..., 2:-2, 8:-8]))
+    # the border weight chosen per pair (fieldinit.border_weight): 0 leaves the inflow to the other end
+    assert torch.allclose(kept_area(moved, 0.0)[..., 2:-2, :5], torch.zeros(1, 1, 44, 5))
+    assert torch.allclose(kept_area(moved, torch.full((1, 1, 1, 1), 0.3))[..., 2:-2, :5], torch.full((1, 1, 44, 5), 0.3))
+    assert torch.allclose(kept_area(moved, 0.0)[..., 2:-2, 8:-8], k[..., 2:-2, 8:-8])   # the interior as before
+
+
+def test_border_weight_follows_how_much_the_motion_explains():
+    """A window sliding over a rain field (content flowing in and out, every echo moved by the motion):
+    the inflow is left to the end that saw it (weight 0).  Two unrelated fields, for which any motion is a
+    guess: both ends stay blended at the border (weight 1)."""
+    import numpy as np
+    from model import synthetic
+    from model.fieldinit import border_weight, initial_flow
+
+    seq, _ = synthetic.inflow_translation(96, dx=9.0, dy=-5.0, steps=4)
+    a, b = seq[0], seq[-1]
+    assert border_weight(a, b, initial_flow(a, b, prior="multi")) == 0.0
+    a = synthetic.rain_field(96, 96, seed=1)[None]
+    b = synthetic.rain_field(96, 96, seed=2)[None]
+    assert border_weight(a, b, initial_flow(a, b, prior="multi")) == 1.0
+    assert border_weight(a, a, np.zeros((2, 96, 96), np.float32)) == 1.0        # no change at all: as before
 
 
 def test_stretch_blend_trusts_the_end_that_saw_the_gap():
