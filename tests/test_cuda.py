@@ -124,16 +124,21 @@ def test_out_of_memory_on_the_card_is_the_clear_error():
 def _export_graph(model, path):
     """model/onnx_export's graph written with torch.onnx.export alone (export_onnx also needs ``onnx``
     for the metadata); returns the input names."""
-    from model.onnx_export import OPSET, _example, _wrapper
+    from model.inference import uses_border
+    from model.onnx_export import EXAMPLE_BORDER, OPSET, _example, _wrapper
 
     uses_flow = bool(model.cfg.mode != "paper" and model.cfg.flow_init)
     x0, x1, third = _example(model, 64, 64)   # third: the flow, or paper mode's coordinates
     names = ["x0", "x1"] + (["flow"] if uses_flow else []) + (["coords"] if model.uses_coords else [])
+    args = (x0, x1, third) if len(names) > 2 else (x0, x1)
+    if uses_border(model.cfg):                 # the pair's border weight (fieldinit.border_weight)
+        names, args = names + ["border"], args + (torch.full((1, 1, 1, 1), EXAMPLE_BORDER),)
     try:
         with torch.no_grad():
-            torch.onnx.export(_wrapper(model.float().eval()), (x0, x1, third) if len(names) > 2 else (x0, x1), str(path),
+            torch.onnx.export(_wrapper(model.float().eval()), args, str(path),
                               input_names=names, output_names=["frames", "fields"], opset_version=OPSET,
-                              dynamic_axes={n: {2: "h", 3: "w"} for n in names + ["frames", "fields"]},
+                              dynamic_axes={n: {2: "h", 3: "w"} for n in names + ["frames", "fields"]
+                                            if n != "border"},
                               dynamo=False)
     except ModuleNotFoundError as e:
         pytest.skip(f"torch.onnx.export needs a package this environment lacks: {e}")
@@ -141,10 +146,13 @@ def _export_graph(model, path):
 
 
 def _feed(model, names, h=72, w=88):
-    from model.onnx_export import _example
+    from model.onnx_export import EXAMPLE_BORDER, _example
 
     x0, x1, flow = _example(model, h, w, seed=5)
-    return dict(zip(names, [t.numpy() for t in (x0, x1, flow)]))
+    feed = dict(zip(names, [t.numpy() for t in (x0, x1, flow)]))
+    if "border" in names:
+        feed["border"] = np.full((1, 1, 1, 1), EXAMPLE_BORDER, np.float32)
+    return feed
 
 
 @pytest.mark.parametrize("mode", ["accurate", "paper"])
@@ -158,7 +166,8 @@ def test_onnx_export_of_gpu_trained_model_agrees_with_torch(pair, mode, tmp_path
     model = r.model.to(DEVICE)
     with no_tf32(), torch.no_grad():
         args = {n: torch.from_numpy(feed[n]).to(DEVICE) for n in names}
-        frames, disp = model.frames(args["x0"], args["x1"], args.get("flow"), args.get("coords"))
+        frames, disp = model.frames(args["x0"], args["x1"], args.get("flow"), args.get("coords"),
+                                    args["border"] if "border" in args else 1.0)
     model.to("cpu")
     ref_f = torch.cat(frames, 0).cpu().numpy().reshape(got_f.shape)
     ref_d = disp[0].cpu().numpy().reshape(got_d.shape)
