@@ -122,8 +122,12 @@ def kept_area(coords, border=1.0):
     cols, rows = coords[:, :1].float(), coords[:, 1:2].float()
     last_col = torch.ones_like(cols[0, 0, 0, :]).sum() - 1.0   # W − 1 and H − 1 as tensors (ONNX: any size)
     last_row = torch.ones_like(rows[0, 0, :, 0]).sum() - 1.0
-    outside = (cols < 0.5) | (rows < 0.5) | (cols > last_col - 0.5) | (rows > last_row - 0.5)
-    return torch.where(outside, torch.ones_like(det) * border, det.clamp(0.0, 1.0))
+    # how far the departure point lies inside the image: outside it is clamped to the edge (0 px); the
+    # weight goes from ``border`` to the area ratio between 0.5 and 1.5 px, continuously, so that a
+    # rounding error in the trajectory cannot switch it (torch and ONNX agree)
+    inside = torch.minimum(torch.minimum(cols, rows), torch.minimum(last_col - cols, last_row - rows))
+    beyond = (1.5 - inside).clamp(0.0, 1.0)
+    return beyond * border + (1.0 - beyond) * det.clamp(0.0, 1.0)
 
 
 def time_blend(fwd, bwd, t, occlusion, stretch=False, border=1.0):

@@ -39,8 +39,9 @@ class TrainAlgorithm(InBetweenAlgorithm):
         "MODE": "accurate (recommended): starts from a classical motion estimate and blends the motion from both "
                 "ends. paper: the method exactly as published.",
         "ITERATIONS": "Training iterations; empty: as the preset says. In accurate mode that is 0: the model is its "
-                      "motion estimate, which measured best on held-out radar frames; more than 0 trains a "
-                      "learned correction, kept only where it fits the two images better.",
+                      "motion estimate, which measured as good on held-out radar frames; more than 0 trains a "
+                      "large-scale correction of the motion (it helps where the motion turns, such as a "
+                      "rotation), kept only if it makes the two images agree better in between.",
         "BATCH_SIZE": "Image patches per iteration; empty: from the preset.",
         "PATCH_SIZE": "Side of the square image patches trained on, in pixels; empty: from the preset.",
         "STRIDE": "Distance between patch positions, in pixels; empty: from the preset.",
