@@ -104,7 +104,7 @@ def _midpoint_misfit(a, b, v, valid):
 # bench cases (make bench-quality): trusting the other end fully lowered the MAE where the motion explains
 # the pair (r 0.15-0.39: synthetic inflow 0.92 -> 0.29, drifting texture 1.12 -> 0.48, growth/decay
 # 0.69 -> 0.58, MeteoSwiss line 60 min 2.72 -> 2.52 dBZ) and raised it where it explains less (r
-# 0.50-0.76, every FMI crop: band 60 min 3.36 -> 3.60): there the motion near the border is less sure, and
+# 0.39-0.76, every FMI crop: band 60 min 3.36 -> 3.60): there the motion near the border is less sure, and
 # the entering content carried by a wrong motion is worse than the blend.
 BORDER_FULL, BORDER_NONE = 0.35, 0.55
 

@@ -64,7 +64,7 @@ class TorchTileRunner:
         self.flow_prior = cfg.flow_prior
         self.patch_norm = bool(cfg.patch_norm)
         self.uses_coords = bool(getattr(model, "uses_coords", False))
-        self.uses_border = uses_border(cfg)
+        self.uses_border = bool(getattr(model, "uses_border", False))
         self.device_name = device
         self.dev = None
         self.run_on = None
@@ -116,12 +116,6 @@ class TorchTileRunner:
 
     def fields(self, a, b, fl, valid, coords=None):
         return self._run("fields", a, b, fl, valid, coords)
-
-
-def uses_border(cfg):
-    """Whether the blend takes a per-pair border weight (``border_trust``, fieldinit.border_weight)."""
-    get = cfg.get if isinstance(cfg, dict) else (lambda k, d=None: getattr(cfg, k, d))
-    return bool(get("mode") != "paper" and get("border_trust", False) and get("stretch_blend", False))
 
 
 def decoder_is_zero(model):

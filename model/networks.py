@@ -14,6 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .filters import central_differences, gaussian_blur
+from .patches import image_coords
 from .advection import kept_area, roll_backward, roll_forward, rollouts, time_blend, with_coords, with_ring
 
 
@@ -102,13 +103,6 @@ def curl(psi):
     return torch.stack([dy, -dx], dim=2).flatten(1, 2)
 
 
-def whole_image_coords(x):
-    """patches.image_coords of ``x`` (B, C, H, W) taken as the whole image, (B, 2, H, W) float32."""
-    ones = torch.ones_like(x[:, :1], dtype=torch.float32)
-    cols, rows = torch.cumsum(ones, 3), torch.cumsum(ones, 2)          # 1 .. W, 1 .. H
-    return torch.cat([(2.0 * cols - 1.0) / cols[..., -1:] - 1.0, (2.0 * rows - 1.0) / rows[..., -1:, :] - 1.0], 1)
-
-
 class InBetweenNet(nn.Module):
     """The whole model. All tensors are normalised images (B, C, H, W).
 
@@ -126,6 +120,9 @@ class InBetweenNet(nn.Module):
         # the image held still and every step's field gets the same first updates
         skip = cfg.mode == "paper" and getattr(cfg, "identity_start", False)
         self.uses_coords = cfg.mode == "paper" and getattr(cfg, "coord_input", False)
+        # accurate mode: the blend takes the pair's border weight (fieldinit.border_weight) as an input
+        self.uses_border = bool(cfg.mode != "paper" and getattr(cfg, "border_trust", False)
+                                and getattr(cfg, "stretch_blend", False))
         self.encoder = Encoder(bands, cfg.encoder_widths, skip=skip)
         if cfg.mode == "paper":
             # ``coord_input``: η also sees each pixel's place in the whole image (patches.image_coords)
@@ -151,8 +148,8 @@ class InBetweenNet(nn.Module):
         if cfg.mode == "paper":
             inp = x0
             if self.uses_coords:
-                if coords is None:
-                    coords = whole_image_coords(x0)
+                if coords is None:   # x0 is the whole image (its shape is only read here, not traced)
+                    coords = torch.from_numpy(image_coords(h, w)).to(x0.device)[None].expand(b, -1, -1, -1)
                 inp = torch.cat([x0, coords.to(x0.dtype)], dim=1)
             raw = self.field_net(inp).view(b, n, 2, h, w)
             disp = raw.float() * (cfg.dt * cfg.patch_size)  # [0,1]^2 spans one training patch

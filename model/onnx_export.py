@@ -115,14 +115,13 @@ def export_onnx(model_path, onnx_path, tile=96, verify=True, log=None):
     import os
     import torch
     import onnx
-    from .inference import uses_border
     from .modelfile import load_model
 
     model, header = load_model(model_path)
     model.float().eval()
     uses_flow = bool(model.cfg.mode != "paper" and model.cfg.flow_init)
     uses_coords = bool(model.uses_coords)
-    border = uses_border(model.cfg)
+    border = bool(model.uses_border)
     wrapper = _wrapper(model)
     names = (["x0", "x1"] + (["flow"] if uses_flow else []) + (["coords"] if uses_coords else [])
              + (["border"] if border else []))

@@ -124,14 +124,13 @@ def test_out_of_memory_on_the_card_is_the_clear_error():
 def _export_graph(model, path):
     """model/onnx_export's graph written with torch.onnx.export alone (export_onnx also needs ``onnx``
     for the metadata); returns the input names."""
-    from model.inference import uses_border
     from model.onnx_export import EXAMPLE_BORDER, OPSET, _example, _wrapper
 
     uses_flow = bool(model.cfg.mode != "paper" and model.cfg.flow_init)
     x0, x1, third = _example(model, 64, 64)   # third: the flow, or paper mode's coordinates
     names = ["x0", "x1"] + (["flow"] if uses_flow else []) + (["coords"] if model.uses_coords else [])
     args = (x0, x1, third) if len(names) > 2 else (x0, x1)
-    if uses_border(model.cfg):                 # the pair's border weight (fieldinit.border_weight)
+    if model.uses_border:                 # the pair's border weight (fieldinit.border_weight)
         names, args = names + ["border"], args + (torch.full((1, 1, 1, 1), EXAMPLE_BORDER),)
     try:
         with torch.no_grad():

@@ -93,14 +93,11 @@ def test_coordinates_are_the_place_in_the_whole_image():
     """``coord_input``: η's position channels are each pixel's place in the whole image, the same on a
     training patch, an inference tile (with its halo) and the whole image; files written before the option
     keep η without them."""
-    from model.networks import whole_image_coords
-
     h, w = 37, 52
     whole = image_coords(h, w)
     assert whole.shape == (2, h, w) and whole.min() > -1 and whole.max() < 1
     assert np.allclose(whole[0, 5], (2 * np.arange(w) + 1) / w - 1) and np.allclose(whole[1, :, 5], (2 * np.arange(h) + 1) / h - 1)
     assert np.array_equal(image_coords(h, w, 4, 30, 11, 50), whole[:, 4:30, 11:50])
-    assert torch.allclose(whole_image_coords(torch.zeros(2, 3, h, w)), torch.from_numpy(whole)[None].expand(2, -1, -1, -1), atol=1e-6)
 
     cfg = make_config("fast", "paper", steps=2)
     assert cfg.coord_input and not make_config("fast", "accurate").coord_input
@@ -111,6 +108,9 @@ def test_coordinates_are_the_place_in_the_whole_image():
     assert InBetweenNet(TrainConfig.from_dict(old), 1).field_net.inp[0].in_channels == 1
     with torch.no_grad():
         net.field_net.out.weight.normal_(0, 0.1)       # a field that depends on the coordinates
+        x = torch.rand(2, 1, h, w)
+        coords = torch.from_numpy(whole)[None].expand(2, -1, -1, -1)
+        assert torch.equal(net.fields(x)[0], net.fields(x, coords=coords)[0])   # no coords: the whole image
     net.register_buffer("norm_lo", torch.tensor([0.0]))
     net.register_buffer("norm_hi", torch.tensor([1.0]))
 
