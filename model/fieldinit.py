@@ -149,8 +149,14 @@ def _transport_candidate(af, bf, smooth):
 PRIORS = ("auto", "multi", "shift", "none")
 
 
-def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto", progress=None):
-    """x0, x1: (C, H, W) float arrays (NaN allowed); returns (2, H, W) float32 pixels over the interval.
+# What initial_flow(..., with_kind=True) says it found: no motion (the time blend), one motion field
+# (DIS, after the shift search), or several motions at once (the optimal-transport candidate).
+STILL, ONE_MOTION, SEVERAL_MOTIONS = "still", "one motion", "several motions"
+
+
+def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto", progress=None, with_kind=False):
+    """x0, x1: (C, H, W) float arrays (NaN allowed); returns (2, H, W) float32 pixels over the interval,
+    and with ``with_kind`` also which of STILL, ONE_MOTION, SEVERAL_MOTIONS it is.
 
     ``prior``: ``"none"`` plain DIS both ways; ``"shift"`` the global-shift search first (see the module
     docs); ``"auto"`` (models saved before ``"multi"`` existed: inference calls this with the stored
@@ -181,18 +187,19 @@ def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto", progress=None):
     af, bf = _filled(a, b, valid)
     auto = prior in ("auto", "multi")
     v = _estimate(a, b, af, bf, valid, smooth, prior, report)
+    kind = ONE_MOTION
     if auto and _endpoint_error(a, b, v, valid) >= _endpoint_error(a, b, np.zeros_like(v), valid):
         # the motion does not explain the change (each end carried along it matches the other end worse
         # than not moving at all): no motion, so the frames start as the time blend of the two ends
-        v = np.zeros_like(v)
+        v, kind = np.zeros_like(v), STILL
     done = "done"
     if prior == "multi":
         report(0.9, "optimal transport for several motions")
         vt = _transport_candidate(af, bf, smooth)
         if vt is not None and _midpoint_misfit(af, bf, vt, valid) < _midpoint_misfit(af, bf, v, valid):
-            v, done = vt, "done, several motions (optimal transport)"   # said, so a user knows which start
+            v, kind, done = vt, SEVERAL_MOTIONS, "done, several motions (optimal transport)"  # said, so a user knows which start
     report(1.0, done)
-    return v
+    return (v, kind) if with_kind else v
 
 
 def _estimate(a, b, af, bf, valid, smooth, prior, report):

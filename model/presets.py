@@ -36,7 +36,9 @@ Two modes share one network family:
               - ``loss="multiscale"``: robust differences at 0, 4 and 12 px blurs, weighted to the
                 coarse ones, where an erased echo costs more than a displaced one;
               - ``keep_if_better``: after training the residual is kept only if the two ends carried
-                along it agree better in between than along the start (else the model is its start);
+                along it agree better in between than along the start (else the model is its start),
+                and a start of several motions (pieces drifting apart) is not trained on at all
+                (model/training.py: a smooth correction merged the floe's pieces);
               - by default no iterations at all: measured on held-out frames, the learned residual did
                 not beat its start on real radar (see _mode_defaults), so the default is the start;
               - the initial motion itself falls back to none when it explains the change worse than
