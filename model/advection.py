@@ -108,14 +108,29 @@ def with_coords(x0, x1, stretch):
     return torch.cat([x0.float(), cols, rows], 1), torch.cat([x1.float(), cols, rows], 1)
 
 
-def kept_area(coords, border=1.0):
+def blend_inputs(x0, x1, occlusion, stretch, seen=None):
+    """Both ends with the channels time_blend reads, in its order: the content, with_ring's ring
+    (``occlusion``), the ``seen`` mask ((B, 1, H, W), 1 where the pair is valid; with ``stretch``) and
+    with_coords' coordinates (``stretch``).  Carried along the trajectories, ``seen`` says at every frame
+    whether the departure point was observed: a trajectory that began in a gap of the data (no radar
+    coverage, a masked coast) is treated like one that began outside the image."""
+    a, b = with_ring(x0, x1, occlusion)
+    if stretch and seen is not None:
+        # one pixel narrower than the data: bilinear sampling within a pixel of a gap reads its fill
+        s = 1.0 - F.max_pool2d(1.0 - seen.float(), 3, stride=1, padding=1)
+        a, b = torch.cat([a.float(), s], 1), torch.cat([b.float(), s], 1)
+    return with_coords(a, b, stretch)
+
+
+def kept_area(coords, border=1.0, seen=None):
     """Area ratio (departure area / pixel area) of the map x → coords(x), clamped to [0, 1]: below 1 the
     content at x was stretched out of a smaller area, as where pieces drift apart and open water appears
     between them: one end's trajectories pull the piece across the gap, the other end's saw the gap.
     Where the departure point lies outside the image (inflow: the border value read again, no area at
     all) the weight is ``border`` instead, a float or a (B, 1, 1, 1) tensor: 1 blends both ends there
     as inside, 0 leaves it to the other end, whose trajectory came from inside (fieldinit.border_weight
-    chooses it per pair)."""
+    chooses it per pair).  ``seen`` (optional, (B, 1, H, W)): blend_inputs' mask carried to x, below 1
+    where the departure point lay in a gap of the data, weighted like the outside."""
     from .filters import central_differences
     dx, dy = central_differences(coords)                  # ∂(col, row)/∂x, ∂(col, row)/∂y
     det = dx[:, :1] * dy[:, 1:2] - dy[:, :1] * dx[:, 1:2]
@@ -127,23 +142,31 @@ def kept_area(coords, border=1.0):
     # rounding error in the trajectory cannot switch it (torch and ONNX agree)
     inside = torch.minimum(torch.minimum(cols, rows), torch.minimum(last_col - cols, last_row - rows))
     beyond = (1.5 - inside).clamp(0.0, 1.0)
+    if seen is not None:
+        beyond = torch.maximum(beyond, (1.0 - seen.float()).clamp(0.0, 1.0))
     return beyond * border + (1.0 - beyond) * det.clamp(0.0, 1.0)
 
 
-def time_blend(fwd, bwd, t, occlusion, stretch=False, border=1.0):
+def time_blend(fwd, bwd, t, occlusion, stretch=False, border=1.0, seen=False):
     """Blend at time t of what was advected forward from t0 and backward from t1.  With ``stretch`` the
     last two channels are with_coords' coordinates and each end is weighted by its kept_area (where one
     end's content was stretched, the other end's is trusted; ``border``: kept_area's weight of an end
-    whose trajectory began outside the image); with ``occlusion`` the last (remaining)
+    whose trajectory began outside the image, or with ``seen`` in a gap of the data: blend_inputs'
+    mask is then the channel before the coordinates); with ``occlusion`` the last (remaining)
     channel is with_ring's ring, whose drop lowers that end's weight (the other end saw the content)."""
     if not occlusion and not stretch:
         return (1 - t) * fwd + t * bwd
     wf = (1 - t) * torch.ones_like(fwd[:, :1], dtype=torch.float32)
     wb = t * torch.ones_like(bwd[:, :1], dtype=torch.float32)
     if stretch:
-        wf = wf * kept_area(fwd[:, -2:], border)
-        wb = wb * kept_area(bwd[:, -2:], border)
+        cf, cb = fwd[:, -2:], bwd[:, -2:]
         fwd, bwd = fwd[:, :-2], bwd[:, :-2]
+        sf = sb = None
+        if seen:
+            sf, sb = fwd[:, -1:], bwd[:, -1:]
+            fwd, bwd = fwd[:, :-1], bwd[:, :-1]
+        wf = wf * kept_area(cf, border, sf)
+        wb = wb * kept_area(cb, border, sb)
     if occlusion:
         wf = wf * fwd[:, -1:].clamp(0, 1)
         wb = wb * bwd[:, -1:].clamp(0, 1)

@@ -65,6 +65,7 @@ class TorchTileRunner:
         self.patch_norm = bool(cfg.patch_norm)
         self.uses_coords = bool(getattr(model, "uses_coords", False))
         self.uses_border = bool(getattr(model, "uses_border", False))
+        self.uses_seen = bool(getattr(model, "uses_seen", False))
         self.device_name = device
         self.dev = None
         self.run_on = None
@@ -92,6 +93,8 @@ class TorchTileRunner:
                 tb = torch.from_numpy(np.ascontiguousarray(b))[None].to(dev)
                 tf = torch.from_numpy(np.ascontiguousarray(fl))[None].to(dev) if fl is not None else None
                 tc = torch.from_numpy(np.ascontiguousarray(coords))[None].to(dev) if coords is not None else None
+                seen = (torch.from_numpy(valid.astype(np.float32))[None, None].to(dev)
+                        if self.uses_seen and valid is not None else None)
                 scale = None
                 if self.patch_norm:
                     m = torch.from_numpy(valid.astype(np.float32))[None, None].to(dev)
@@ -99,9 +102,9 @@ class TorchTileRunner:
                 with self.run_on.autocast():
                     if what == "frames":
                         if self.decoder_is_zero:
-                            res = blended_frames(self.model, ta, tb, tf, border)
+                            res = blended_frames(self.model, ta, tb, tf, border, seen)
                         else:
-                            frames, _ = self.model.frames(ta, tb, tf, tc, border)
+                            frames, _ = self.model.frames(ta, tb, tf, tc, border, seen)
                             res = torch.cat(frames, 0).float()      # (N+1, C, h, w)
                         if scale is not None:
                             res = patch_unscale(res, scale[0][:1], scale[1][:1])
@@ -135,24 +138,25 @@ def decoder_is_zero(model):
     return bool((out.weight == 0).all()) and (out.bias is None or bool((out.bias == 0).all()))
 
 
-def blended_frames(model, x0, x1, flow=None, border=1.0):
+def blended_frames(model, x0, x1, flow=None, border=1.0, seen=None):
     """InBetweenNet.frames for a model with ``decoder_is_zero``: the same frames (N+1, C, h, w), float32,
     with the images alone advected (no latent channel, no encoder, no decoder)."""
     import torch
-    from .advection import rollouts, time_blend, with_coords, with_ring
+    from .advection import blend_inputs, rollouts, time_blend
 
     cfg = model.cfg
     n = cfg.steps
     disp, _ = model.fields(x0, x1, flow)
     occ = getattr(cfg, "occlusion_blend", False)
     stretch = getattr(cfg, "stretch_blend", False)
-    x0c, x1c = with_coords(*with_ring(x0, x1, occ), stretch)  # the same blend as InBetweenNet.frames, images only
+    seen = seen if getattr(model, "uses_seen", False) else None
+    x0c, x1c = blend_inputs(x0, x1, occ, stretch, seen)  # the same blend as InBetweenNet.frames, images only
     forward, backward = rollouts(getattr(cfg, "sample_once", False))
     fwd = forward(x0c, disp)
     bwd = backward(x1c, disp)
     out = [x0.float()]
     for j in range(1, n):
-        out.append(time_blend(fwd[j], bwd[j], j / n, occ, stretch, border).float())
+        out.append(time_blend(fwd[j], bwd[j], j / n, occ, stretch, border, seen is not None).float())
     out.append(x1.float())
     return torch.cat(out, 0)
 

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from .filters import central_differences, gaussian_blur
 from .patches import image_coords
-from .advection import kept_area, roll_backward, roll_forward, rollouts, time_blend, with_coords, with_ring
+from .advection import blend_inputs, kept_area, roll_backward, roll_forward, rollouts, time_blend, with_coords
 
 
 def _act():
@@ -103,6 +103,13 @@ def curl(psi):
     return torch.stack([dy, -dx], dim=2).flatten(1, 2)
 
 
+def uses_seen(cfg):
+    """Whether a model of ``cfg`` takes the pair's validity (gaps_as_border, with border_trust): the
+    blend counts a trajectory that began in a gap of the data as one from outside the image."""
+    return bool(cfg.mode != "paper" and getattr(cfg, "border_trust", False) and getattr(cfg, "stretch_blend", False)
+                and getattr(cfg, "gaps_as_border", False))
+
+
 class InBetweenNet(nn.Module):
     """The whole model. All tensors are normalised images (B, C, H, W).
 
@@ -123,6 +130,8 @@ class InBetweenNet(nn.Module):
         # accurate mode: the blend takes the pair's border weight (fieldinit.border_weight) as an input
         self.uses_border = bool(cfg.mode != "paper" and getattr(cfg, "border_trust", False)
                                 and getattr(cfg, "stretch_blend", False))
+        # ... and the pair's validity mask, so a trajectory from a gap in the data counts as from outside
+        self.uses_seen = uses_seen(cfg)
         self.encoder = Encoder(bands, cfg.encoder_widths, skip=skip)
         if cfg.mode == "paper":
             # ``coord_input``: η also sees each pixel's place in the whole image (patches.image_coords)
@@ -183,9 +192,10 @@ class InBetweenNet(nn.Module):
         return self.decoder(z)
 
     # -- frames --------------------------------------------------------------------------------
-    def frames(self, x0, x1, flow=None, coords=None, border=1.0):
+    def frames(self, x0, x1, flow=None, coords=None, border=1.0, seen=None):
         """Normalised frames 0..N (list), frame 0 = x0, frame N = x1 exactly.  ``border``: the blend's
-        weight of an end whose trajectory began outside the image (advection.kept_area)."""
+        weight of an end whose trajectory began outside the image (advection.kept_area); ``seen``
+        ((B, 1, H, W), with ``uses_seen``): 1 where the pair is valid, a gap counts as outside."""
         cfg = self.cfg
         n = cfg.steps
         disp, _ = self.fields(x0, x1, flow, coords)
@@ -200,11 +210,12 @@ class InBetweenNet(nn.Module):
             z1 = self.encoder(x1)
             occ = getattr(cfg, "occlusion_blend", False)
             stretch = getattr(cfg, "stretch_blend", False)
-            x0c, x1c = with_coords(*with_ring(x0, x1, occ), stretch)
+            seen = seen if self.uses_seen else None
+            x0c, x1c = blend_inputs(x0, x1, occ, stretch, seen)
             fwd = forward(torch.cat([z0, x0c], 1), disp)
             bwd = backward(torch.cat([z1, x1c], 1), disp)
             for j in range(1, n):
-                mix = time_blend(fwd[j], bwd[j], j / n, occ, stretch, border)
+                mix = time_blend(fwd[j], bwd[j], j / n, occ, stretch, border, seen is not None)
                 z, base = mix[:, :1], mix[:, 1:]
                 out.append(self.decode(z, base) if cfg.residual_decoder else self.decoder(z))
         out.append(x1)

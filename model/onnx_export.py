@@ -33,7 +33,7 @@ def _wrapper(model):
     import torch
     import torch.nn as nn
     from .inference import decoder_is_zero
-    from .advection import rollouts, time_blend, with_coords
+    from .advection import blend_inputs, rollouts, time_blend
 
     class Export(nn.Module):
         def __init__(self, net):
@@ -49,10 +49,11 @@ def _wrapper(model):
                 return base + self.net.decoder(torch.cat([z, base], dim=1))
             return self.net.decoder(z)
 
-        def forward(self, x0, x1, third=None, border=None):
+        def forward(self, x0, x1, third=None, border=None, seen=None):
             """``third``: the flow (accurate mode with flow_init) or the coordinates (paper mode with
             coord_input), the graph's third input; absent otherwise.  ``border`` (1, 1, 1, 1), with
-            ``border_trust``: the pair's border weight (fieldinit.border_weight)."""
+            ``border_trust``: the pair's border weight (fieldinit.border_weight); ``seen`` (1, 1, h, w),
+            with ``gaps_as_border``: 1 where the pair is valid."""
             cfg, net = self.cfg, self.net
             n = cfg.steps
             flow = third
@@ -68,11 +69,11 @@ def _wrapper(model):
             out = [x0]
             stretch = getattr(cfg, "stretch_blend", False)
             border = 1.0 if border is None else border
+            x0c, x1c = blend_inputs(x0, x1, False, stretch, seen)
             if self.skip_latent:
-                x0c, x1c = with_coords(x0, x1, stretch)
                 fwd, bwd = forward(x0c, steps), backward(x1c, steps)
                 for j in range(1, n):
-                    out.append(time_blend(fwd[j], bwd[j], j / n, False, stretch, border))
+                    out.append(time_blend(fwd[j], bwd[j], j / n, False, stretch, border, seen is not None))
                 out.append(x1)
                 return torch.cat(out, dim=1), torch.cat(disp, dim=1)
             z0 = net.encoder(x0)
@@ -82,11 +83,10 @@ def _wrapper(model):
                     out.append(self._decode(zs[j], x0) if cfg.residual_decoder else net.decoder(zs[j]))
             else:
                 z1 = net.encoder(x1)
-                x0c, x1c = with_coords(x0, x1, stretch)
                 fwd = forward(torch.cat([z0, x0c], 1), steps)
                 bwd = backward(torch.cat([z1, x1c], 1), steps)
                 for j in range(1, n):
-                    mix = time_blend(fwd[j], bwd[j], j / n, False, stretch, border)
+                    mix = time_blend(fwd[j], bwd[j], j / n, False, stretch, border, seen is not None)
                     z, base = mix[:, :1], mix[:, 1:]
                     out.append(self._decode(z, base) if cfg.residual_decoder else net.decoder(z))
             out.append(x1)
@@ -122,13 +122,16 @@ def export_onnx(model_path, onnx_path, tile=96, verify=True, log=None):
     uses_flow = bool(model.cfg.mode != "paper" and model.cfg.flow_init)
     uses_coords = bool(model.uses_coords)
     border = bool(model.uses_border)
+    seen = bool(getattr(model, "uses_seen", False))   # implies border
     wrapper = _wrapper(model)
     names = (["x0", "x1"] + (["flow"] if uses_flow else []) + (["coords"] if uses_coords else [])
-             + (["border"] if border else []))
+             + (["border"] if border else []) + (["seen"] if seen else []))
     x0, x1, third = _example(model, tile, tile)
     args = (x0, x1, third) if uses_flow or uses_coords else (x0, x1)
     if border:
         args = args + (torch.full((1, 1, 1, 1), EXAMPLE_BORDER),)
+    if seen:
+        args = args + (example_seen(tile, tile),)
     axes = {nm: {2: "h", 3: "w"} for nm in names + ["frames", "fields"] if nm != "border"}
     tmp = str(onnx_path) + ".tmp"
     with torch.no_grad():
@@ -184,6 +187,16 @@ def verify_onnx_checksum(path, header):
 EXAMPLE_BORDER = 0.3   # a border weight strictly between blending and trusting, so both paths are checked
 
 
+def example_seen(h, w):
+    """A validity mask (1, 1, h, w) with a gap in it (a block without data), so that path is exported
+    and checked too."""
+    import torch
+
+    seen = torch.ones(1, 1, h, w)
+    seen[..., h // 3:h // 2, w // 4:w // 2] = 0.0
+    return seen
+
+
 def verify_against_torch(model, onnx_path, sizes=((96, 96), (72, 120))):
     """Max abs difference between torch (model.frames/fields) and the .onnx over example tiles."""
     import torch
@@ -195,12 +208,14 @@ def verify_against_torch(model, onnx_path, sizes=((96, 96), (72, 120))):
         fl = third if runner.uses_flow else None
         cc = third if runner.uses_coords else None
         border = EXAMPLE_BORDER if runner.uses_border else 1.0
+        seen = example_seen(h, w) if runner.uses_seen else None
         with torch.no_grad():
-            frames, disp = model.frames(x0, x1, fl, cc, border)
+            frames, disp = model.frames(x0, x1, fl, cc, border, seen)
             ref_f = torch.cat(frames, 0).numpy()
             ref_d = disp[0].numpy()
         got_f, got_d = runner.run(x0[0].numpy(), x1[0].numpy(), fl[0].numpy() if fl is not None else None,
-                                  cc[0].numpy() if cc is not None else None, border)
+                                  cc[0].numpy() if cc is not None else None, border,
+                                  seen[0, 0].numpy() if seen is not None else None)
         worst["frames"] = max(worst["frames"], float(np.abs(got_f - ref_f).max()))
         worst["fields"] = max(worst["fields"], float(np.abs(got_d - ref_d).max()))
     return worst
@@ -276,6 +291,7 @@ class OnnxTileRunner:
         self.uses_flow = "flow" in info["inputs"]
         self.uses_coords = "coords" in info["inputs"]
         self.uses_border = "border" in info["inputs"]
+        self.uses_seen = "seen" in info["inputs"]
         self.flow_smooth = float(cfg.get("flow_smooth", 2.0))
         self.flow_prior = cfg.get("flow_prior", "auto")
         self.patch_norm = bool(cfg.get("patch_norm", False))
@@ -287,10 +303,11 @@ class OnnxTileRunner:
     def __exit__(self, *exc):
         return False
 
-    def run(self, a, b, fl=None, coords=None, border=1.0):
+    def run(self, a, b, fl=None, coords=None, border=1.0, seen=None):
         """Normalised (C, h, w) inputs → frames (N+1, C, h, w), fields (N, 2, h, w), as the graph gives.
         ``coords`` (a graph with a ``coords`` input): the tile's place in the whole image; None: the tile is
-        the whole image.  ``border`` (a graph with a ``border`` input): the pair's border weight."""
+        the whole image.  ``border`` (a graph with a ``border`` input): the pair's border weight;
+        ``seen`` (h, w) (a graph with a ``seen`` input): True where the pair is valid, None: everywhere."""
         feed = {"x0": np.ascontiguousarray(a, np.float32)[None], "x1": np.ascontiguousarray(b, np.float32)[None]}
         if self.uses_flow:
             feed["flow"] = np.ascontiguousarray(fl, np.float32)[None]
@@ -301,6 +318,10 @@ class OnnxTileRunner:
             feed["coords"] = np.ascontiguousarray(coords, np.float32)[None]
         if self.uses_border:
             feed["border"] = np.full((1, 1, 1, 1), border, np.float32)
+        if self.uses_seen:
+            h, w = a.shape[-2:]
+            feed["seen"] = (np.ones((1, 1, h, w), np.float32) if seen is None
+                            else np.ascontiguousarray(seen, np.float32).reshape(1, 1, h, w))
         frames, fields = self.session.run(["frames", "fields"], feed)
         h, w = a.shape[-2:]
         return (frames.reshape(self.steps + 1, self.bands, h, w), fields.reshape(self.steps, 2, h, w))
@@ -309,7 +330,7 @@ class OnnxTileRunner:
         scale = None
         if self.patch_norm:
             a, b, scale = _patch_scale(a, b, valid)
-        res, _ = self.run(a, b, fl, coords, border)
+        res, _ = self.run(a, b, fl, coords, border, valid)
         if scale is not None:
             res = (res + 1.0) * 0.5 * scale[1] + scale[0]
         return np.clip(res, -1.0, 1.0).astype(np.float32)

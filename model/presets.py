@@ -51,7 +51,9 @@ Two modes share one network family:
                 the guard judges it by how well the two ends agree at the intermediate times;
               - ``border_trust``: where one end's trajectory began outside the image (echoes flowing in
                 or out), the other end, which saw that content, is trusted as far as the motion explains
-                the pair (fieldinit.border_weight); where it explains less, both ends stay blended.
+                the pair (fieldinit.border_weight); where it explains less, both ends stay blended;
+              - ``gaps_as_border``: a trajectory that began in a gap of the data (NaN) counts as one
+                from outside the image (the validity mask travels with the content).
 """
 from dataclasses import dataclass, asdict, fields as dc_fields
 
@@ -128,6 +130,8 @@ class TrainConfig:
     border_trust: bool = False      # accurate mode with stretch_blend: where one end's trajectory began
                                     # outside the image, trust the other end as far as the motion explains
                                     # the pair (fieldinit.border_weight; False: files from before, blended)
+    gaps_as_border: bool = False    # with border_trust: a trajectory that began in a gap of the data (NaN,
+                                    # no coverage) is weighted like one from outside the image
     occlusion_blend: bool = False   # accurate mode: weight each end by whether its trajectory stayed
                                     # inside the image (measured worse on FMI: 3.22 vs 3.12 dBZ, so off)
     # accurate mode, issue 10 (defaults here keep the behaviour of model files written before them)
@@ -189,7 +193,8 @@ def _mode_defaults(mode):
     return dict(flow_init=True, bidirectional=True, residual_decoder=True, patch_norm=False,
                 train_decoder=False, lambda_cons=1.0, residual_scale=5.0, iterations=0,
                 sample_once=True, residual_smooth=24.0, loss="multiscale", keep_if_better=True,
-                flow_prior="multi", stretch_blend=True, residual_form="solenoidal", border_trust=True)
+                flow_prior="multi", stretch_blend=True, residual_form="solenoidal", border_trust=True,
+                gaps_as_border=True)
 
 
 def make_config(preset="fast", mode="accurate", **overrides):

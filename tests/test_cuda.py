@@ -124,7 +124,7 @@ def test_out_of_memory_on_the_card_is_the_clear_error():
 def _export_graph(model, path):
     """model/onnx_export's graph written with torch.onnx.export alone (export_onnx also needs ``onnx``
     for the metadata); returns the input names."""
-    from model.onnx_export import EXAMPLE_BORDER, OPSET, _example, _wrapper
+    from model.onnx_export import EXAMPLE_BORDER, OPSET, _example, _wrapper, example_seen
 
     uses_flow = bool(model.cfg.mode != "paper" and model.cfg.flow_init)
     x0, x1, third = _example(model, 64, 64)   # third: the flow, or paper mode's coordinates
@@ -132,6 +132,8 @@ def _export_graph(model, path):
     args = (x0, x1, third) if len(names) > 2 else (x0, x1)
     if model.uses_border:                 # the pair's border weight (fieldinit.border_weight)
         names, args = names + ["border"], args + (torch.full((1, 1, 1, 1), EXAMPLE_BORDER),)
+    if model.uses_seen:                   # the pair's validity mask, with a gap
+        names, args = names + ["seen"], args + (example_seen(64, 64),)
     try:
         with torch.no_grad():
             torch.onnx.export(_wrapper(model.float().eval()), args, str(path),
@@ -145,12 +147,14 @@ def _export_graph(model, path):
 
 
 def _feed(model, names, h=72, w=88):
-    from model.onnx_export import EXAMPLE_BORDER, _example
+    from model.onnx_export import EXAMPLE_BORDER, _example, example_seen
 
     x0, x1, flow = _example(model, h, w, seed=5)
     feed = dict(zip(names, [t.numpy() for t in (x0, x1, flow)]))
     if "border" in names:
         feed["border"] = np.full((1, 1, 1, 1), EXAMPLE_BORDER, np.float32)
+    if "seen" in names:
+        feed["seen"] = example_seen(h, w).numpy()
     return feed
 
 
@@ -166,7 +170,7 @@ def test_onnx_export_of_gpu_trained_model_agrees_with_torch(pair, mode, tmp_path
     with no_tf32(), torch.no_grad():
         args = {n: torch.from_numpy(feed[n]).to(DEVICE) for n in names}
         frames, disp = model.frames(args["x0"], args["x1"], args.get("flow"), args.get("coords"),
-                                    args["border"] if "border" in args else 1.0)
+                                    args["border"] if "border" in args else 1.0, args.get("seen"))
     model.to("cpu")
     ref_f = torch.cat(frames, 0).cpu().numpy().reshape(got_f.shape)
     ref_d = disp[0].cpu().numpy().reshape(got_d.shape)
