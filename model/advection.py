@@ -147,13 +147,34 @@ def kept_area(coords, border=1.0, seen=None):
     return beyond * border + (1.0 - beyond) * det.clamp(0.0, 1.0)
 
 
-def time_blend(fwd, bwd, t, occlusion, stretch=False, border=1.0, seen=False):
+def sample_at(img, coords):
+    """``img`` (B, C, H, W) sampled bilinearly at the pixel positions ``coords`` (B, 2, H, W: column, row),
+    the border value outside (advect's sampling, so it traces into ONNX for any size)."""
+    ones = torch.ones_like(coords[:, :1], dtype=torch.float32)
+    own = torch.cat([torch.cumsum(ones, 3) - 1.0, torch.cumsum(ones, 2) - 1.0], 1)
+    return advect(img, own - coords.float())
+
+
+def ends_kept(fwd, bwd):
+    """How much of its area each end's content keeps over the whole interval (kept_area, neutral outside):
+    X0's at its positions at t1 (``fwd``'s last frame) and X1's at its positions at t0 (``bwd``'s first),
+    from the coordinate channels of blend_inputs; time_blend reads them where the content goes."""
+    return kept_area(fwd[-1][:, -2:]), kept_area(bwd[0][:, -2:])
+
+
+def time_blend(fwd, bwd, t, occlusion, stretch=False, border=1.0, seen=False, ends=None, several=0.0):
     """Blend at time t of what was advected forward from t0 and backward from t1.  With ``stretch`` the
     last two channels are with_coords' coordinates and each end is weighted by its kept_area (where one
     end's content was stretched, the other end's is trusted; ``border``: kept_area's weight of an end
     whose trajectory began outside the image, or with ``seen`` in a gap of the data: blend_inputs'
     mask is then the channel before the coordinates); with ``occlusion`` the last (remaining)
-    channel is with_ring's ring, whose drop lowers that end's weight (the other end saw the content)."""
+    channel is with_ring's ring, whose drop lowers that end's weight (the other end saw the content).
+    ``ends`` (ends_kept's pair) with ``several`` (0..1, a float or a (B, 1, 1, 1) tensor): each end's weight
+    is also at most the area its content keeps over the *whole* interval, read where that content goes
+    (X0's at the point the backward trajectory reaches at t1, X1's at the forward one's at t0).  Where
+    pieces drift apart, a smooth motion tears the content of the gap-to-be apart only gradually: early
+    on, the area kept so far is still near 1 and the stretched piece fills the crack that is opening;
+    the whole interval's stretch says already then that this content will not stay together."""
     if not occlusion and not stretch:
         return (1 - t) * fwd + t * bwd
     wf = (1 - t) * torch.ones_like(fwd[:, :1], dtype=torch.float32)
@@ -165,8 +186,12 @@ def time_blend(fwd, bwd, t, occlusion, stretch=False, border=1.0, seen=False):
         if seen:
             sf, sb = fwd[:, -1:], bwd[:, -1:]
             fwd, bwd = fwd[:, :-1], bwd[:, :-1]
-        wf = wf * kept_area(cf, border, sf)
-        wb = wb * kept_area(cb, border, sb)
+        kf, kb = kept_area(cf, border, sf), kept_area(cb, border, sb)
+        if ends is not None:
+            kf = kf + several * (torch.minimum(kf, sample_at(ends[0], cb)) - kf)
+            kb = kb + several * (torch.minimum(kb, sample_at(ends[1], cf)) - kb)
+        wf = wf * kf
+        wb = wb * kb
     if occlusion:
         wf = wf * fwd[:, -1:].clamp(0, 1)
         wb = wb * bwd[:, -1:].clamp(0, 1)

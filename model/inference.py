@@ -66,6 +66,7 @@ class TorchTileRunner:
         self.uses_coords = bool(getattr(model, "uses_coords", False))
         self.uses_border = bool(getattr(model, "uses_border", False))
         self.uses_seen = bool(getattr(model, "uses_seen", False))
+        self.uses_several = bool(getattr(model, "uses_several", False))
         self.device_name = device
         self.dev = None
         self.run_on = None
@@ -82,7 +83,7 @@ class TorchTileRunner:
         self.model.to("cpu")
         return False
 
-    def _run(self, what, a, b, fl, valid, coords=None, border=1.0):
+    def _run(self, what, a, b, fl, valid, coords=None, border=1.0, several=0.0):
         import torch
         from .patches import patch_scale, patch_unscale
 
@@ -102,9 +103,9 @@ class TorchTileRunner:
                 with self.run_on.autocast():
                     if what == "frames":
                         if self.decoder_is_zero:
-                            res = blended_frames(self.model, ta, tb, tf, border, seen)
+                            res = blended_frames(self.model, ta, tb, tf, border, seen, several)
                         else:
-                            frames, _ = self.model.frames(ta, tb, tf, tc, border, seen)
+                            frames, _ = self.model.frames(ta, tb, tf, tc, border, seen, several)
                             res = torch.cat(frames, 0).float()      # (N+1, C, h, w)
                         if scale is not None:
                             res = patch_unscale(res, scale[0][:1], scale[1][:1])
@@ -114,8 +115,8 @@ class TorchTileRunner:
                         res = disp[0].float()                       # (N, 2, h, w)
                 return res.float().cpu().numpy()
 
-    def frames(self, a, b, fl, valid, coords=None, border=1.0):
-        return self._run("frames", a, b, fl, valid, coords, border)
+    def frames(self, a, b, fl, valid, coords=None, border=1.0, several=0.0):
+        return self._run("frames", a, b, fl, valid, coords, border, several)
 
     def fields(self, a, b, fl, valid, coords=None):
         return self._run("fields", a, b, fl, valid, coords)
@@ -138,11 +139,11 @@ def decoder_is_zero(model):
     return bool((out.weight == 0).all()) and (out.bias is None or bool((out.bias == 0).all()))
 
 
-def blended_frames(model, x0, x1, flow=None, border=1.0, seen=None):
+def blended_frames(model, x0, x1, flow=None, border=1.0, seen=None, several=0.0):
     """InBetweenNet.frames for a model with ``decoder_is_zero``: the same frames (N+1, C, h, w), float32,
     with the images alone advected (no latent channel, no encoder, no decoder)."""
     import torch
-    from .advection import blend_inputs, rollouts, time_blend
+    from .advection import blend_inputs, ends_kept, rollouts, time_blend
 
     cfg = model.cfg
     n = cfg.steps
@@ -154,9 +155,10 @@ def blended_frames(model, x0, x1, flow=None, border=1.0, seen=None):
     forward, backward = rollouts(getattr(cfg, "sample_once", False))
     fwd = forward(x0c, disp)
     bwd = backward(x1c, disp)
+    ends = ends_kept(fwd, bwd) if getattr(model, "uses_several", False) else None
     out = [x0.float()]
     for j in range(1, n):
-        out.append(time_blend(fwd[j], bwd[j], j / n, occ, stretch, border, seen is not None).float())
+        out.append(time_blend(fwd[j], bwd[j], j / n, occ, stretch, border, seen is not None, ends, several).float())
     out.append(x1.float())
     return torch.cat(out, 0)
 
@@ -187,11 +189,13 @@ class ArrayPair:
 
 
 class FullFlow:
-    """A flow held at full resolution (2, H, W), with the pair's ``border`` weight (fieldinit.border_weight)."""
+    """A flow held at full resolution (2, H, W), with the pair's ``border`` weight (fieldinit.border_weight)
+    and ``several``: 1.0 when it has several motions (fieldinit.SEVERAL_MOTIONS), else 0.0."""
 
-    def __init__(self, flow, border=1.0):
+    def __init__(self, flow, border=1.0, several=0.0):
         self.flow = flow
         self.border = float(border)
+        self.several = float(several)
         self.max_abs = float(np.abs(flow).max()) if flow.size else 0.0
 
     def window(self, r0, r1, q0, q1):
@@ -200,11 +204,13 @@ class FullFlow:
 
 class LowResFlow:
     """A flow computed on a reduced image (2, h, w), upsampled bilinearly per window to (H, W) pixels:
-    coordinates map pixel centres to pixel centres and the displacements scale by H/h and W/w."""
+    coordinates map pixel centres to pixel centres and the displacements scale by H/h and W/w.
+    ``border``, ``several``: as FullFlow's."""
 
-    def __init__(self, flow_lo, height, width, border=1.0):
+    def __init__(self, flow_lo, height, width, border=1.0, several=0.0):
         self.flow = flow_lo
         self.border = float(border)
+        self.several = float(several)
         self.height, self.width = height, width
         self.fy = height / flow_lo.shape[1]
         self.fx = width / flow_lo.shape[2]
@@ -232,18 +238,18 @@ def bounded_initial_flow(source, smooth, max_side=2048, prior="auto", border=Fal
     The flow is a smooth large-scale initialisation (the network learns the residual), so the reduced
     estimate changes frames by little (tests/test_streaming.py measures it); memory stays ~max_side².
     ``border``: also the pair's border weight (fieldinit.border_weight, on the same pair and flow)."""
-    from .fieldinit import border_weight, initial_flow
+    from .fieldinit import SEVERAL_MOTIONS, border_weight, initial_flow
 
     h, w = source.height, source.width
     if max(h, w) <= max_side:
         x0, x1, valid = source.window(0, h, 0, w)
-        v = initial_flow(x0, x1, valid, smooth, prior)
-        return FullFlow(v, border_weight(x0, x1, v, valid) if border else 1.0)
+        v, kind = initial_flow(x0, x1, valid, smooth, prior, with_kind=True)
+        return FullFlow(v, border_weight(x0, x1, v, valid) if border else 1.0, kind == SEVERAL_MOTIONS)
     f = max(h, w) / float(max_side)
     hl, wl = max(int(round(h / f)), 16), max(int(round(w / f)), 16)
     x0, x1, valid = source.decimated(hl, wl)
-    v = initial_flow(x0, x1, valid, (smooth or 0) / f, prior)
-    return LowResFlow(v, h, w, border_weight(x0, x1, v, valid) if border else 1.0)
+    v, kind = initial_flow(x0, x1, valid, (smooth or 0) / f, prior, with_kind=True)
+    return LowResFlow(v, h, w, border_weight(x0, x1, v, valid) if border else 1.0, kind == SEVERAL_MOTIONS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -290,6 +296,8 @@ def iter_blocks(runner, source, what="frames", tile=None, overlap=64, halo=None,
     extra = {}
     if what == "frames" and getattr(runner, "uses_border", False):
         extra["border"] = getattr(flow, "border", 1.0)   # one weight for the whole pair, every tile
+    if what == "frames" and getattr(runner, "uses_several", False):
+        extra["several"] = getattr(flow, "several", 0.0)
     total, done = len(rs) * len(cs), 0
     carry_acc = np.zeros((k_out, ch, 0, w), np.float32)
     carry_w = np.zeros((0, w), np.float32)
@@ -377,7 +385,7 @@ def iter_field_blocks(model, source, device="auto", tile=None, overlap=64, halo=
 
 
 def _assemble(model, x0, x1, valid, device, tile, overlap, progress, is_canceled, halo, what):
-    from .fieldinit import border_weight, initial_flow
+    from .fieldinit import SEVERAL_MOTIONS, border_weight, initial_flow
 
     runner = as_runner(model, device)
     source = ArrayPair(x0, x1, valid)
@@ -385,9 +393,10 @@ def _assemble(model, x0, x1, valid, device, tile, overlap, progress, is_canceled
         raise ValueError(f"the model was trained on {runner.bands} band(s), the images have {source.bands}")
     flow = None
     if runner.uses_flow:   # the in-memory path: the whole-image flow, as training computed it
-        v = initial_flow(source.x0, source.x1, source.valid, runner.flow_smooth, runner.flow_prior)
+        v, kind = initial_flow(source.x0, source.x1, source.valid, runner.flow_smooth, runner.flow_prior,
+                               with_kind=True)
         border = border_weight(source.x0, source.x1, v, source.valid) if getattr(runner, "uses_border", False) else 1.0
-        flow = FullFlow(v, border)
+        flow = FullFlow(v, border, kind == SEVERAL_MOTIONS)
     k = runner.steps + 1 if what == "frames" else runner.steps
     out = np.empty((k, source.bands if what == "frames" else 2, source.height, source.width), np.float32)
     for r, q, block in iter_blocks(runner, source, what, tile, overlap, halo, flow, None, progress, is_canceled):

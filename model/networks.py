@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from .filters import central_differences, gaussian_blur
 from .patches import image_coords
-from .advection import blend_inputs, kept_area, roll_backward, roll_forward, rollouts, time_blend, with_coords
+from .advection import blend_inputs, ends_kept, kept_area, roll_backward, roll_forward, rollouts, time_blend, with_coords
 
 
 def _act():
@@ -132,6 +132,9 @@ class InBetweenNet(nn.Module):
                                 and getattr(cfg, "stretch_blend", False))
         # ... and the pair's validity mask, so a trajectory from a gap in the data counts as from outside
         self.uses_seen = uses_seen(cfg)
+        # ... and whether the pair's start has several motions (advection.time_blend's ``several``)
+        self.uses_several = bool(cfg.mode != "paper" and getattr(cfg, "stretch_blend", False)
+                                 and getattr(cfg, "whole_stretch", False))
         self.encoder = Encoder(bands, cfg.encoder_widths, skip=skip)
         if cfg.mode == "paper":
             # ``coord_input``: η also sees each pixel's place in the whole image (patches.image_coords)
@@ -192,10 +195,11 @@ class InBetweenNet(nn.Module):
         return self.decoder(z)
 
     # -- frames --------------------------------------------------------------------------------
-    def frames(self, x0, x1, flow=None, coords=None, border=1.0, seen=None):
+    def frames(self, x0, x1, flow=None, coords=None, border=1.0, seen=None, several=0.0):
         """Normalised frames 0..N (list), frame 0 = x0, frame N = x1 exactly.  ``border``: the blend's
         weight of an end whose trajectory began outside the image (advection.kept_area); ``seen``
-        ((B, 1, H, W), with ``uses_seen``): 1 where the pair is valid, a gap counts as outside."""
+        ((B, 1, H, W), with ``uses_seen``): 1 where the pair is valid, a gap counts as outside;
+        ``several`` (with ``uses_several``): 1 when the start has several motions (time_blend)."""
         cfg = self.cfg
         n = cfg.steps
         disp, _ = self.fields(x0, x1, flow, coords)
@@ -214,8 +218,9 @@ class InBetweenNet(nn.Module):
             x0c, x1c = blend_inputs(x0, x1, occ, stretch, seen)
             fwd = forward(torch.cat([z0, x0c], 1), disp)
             bwd = backward(torch.cat([z1, x1c], 1), disp)
+            ends = ends_kept(fwd, bwd) if self.uses_several else None
             for j in range(1, n):
-                mix = time_blend(fwd[j], bwd[j], j / n, occ, stretch, border, seen is not None)
+                mix = time_blend(fwd[j], bwd[j], j / n, occ, stretch, border, seen is not None, ends, several)
                 z, base = mix[:, :1], mix[:, 1:]
                 out.append(self.decode(z, base) if cfg.residual_decoder else self.decoder(z))
         out.append(x1)

@@ -33,7 +33,7 @@ def _wrapper(model):
     import torch
     import torch.nn as nn
     from .inference import decoder_is_zero
-    from .advection import blend_inputs, rollouts, time_blend
+    from .advection import blend_inputs, ends_kept, rollouts, time_blend
 
     class Export(nn.Module):
         def __init__(self, net):
@@ -49,11 +49,12 @@ def _wrapper(model):
                 return base + self.net.decoder(torch.cat([z, base], dim=1))
             return self.net.decoder(z)
 
-        def forward(self, x0, x1, third=None, border=None, seen=None):
+        def forward(self, x0, x1, third=None, border=None, seen=None, several=None):
             """``third``: the flow (accurate mode with flow_init) or the coordinates (paper mode with
             coord_input), the graph's third input; absent otherwise.  ``border`` (1, 1, 1, 1), with
             ``border_trust``: the pair's border weight (fieldinit.border_weight); ``seen`` (1, 1, h, w),
-            with ``gaps_as_border``: 1 where the pair is valid."""
+            with ``gaps_as_border``: 1 where the pair is valid; ``several`` (1, 1, 1, 1), with
+            ``whole_stretch``: 1 when the pair's start has several motions."""
             cfg, net = self.cfg, self.net
             n = cfg.steps
             flow = third
@@ -72,8 +73,10 @@ def _wrapper(model):
             x0c, x1c = blend_inputs(x0, x1, False, stretch, seen)
             if self.skip_latent:
                 fwd, bwd = forward(x0c, steps), backward(x1c, steps)
+                ends = ends_kept(fwd, bwd) if several is not None else None
                 for j in range(1, n):
-                    out.append(time_blend(fwd[j], bwd[j], j / n, False, stretch, border, seen is not None))
+                    out.append(time_blend(fwd[j], bwd[j], j / n, False, stretch, border, seen is not None, ends,
+                                          several))
                 out.append(x1)
                 return torch.cat(out, dim=1), torch.cat(disp, dim=1)
             z0 = net.encoder(x0)
@@ -85,8 +88,9 @@ def _wrapper(model):
                 z1 = net.encoder(x1)
                 fwd = forward(torch.cat([z0, x0c], 1), steps)
                 bwd = backward(torch.cat([z1, x1c], 1), steps)
+                ends = ends_kept(fwd, bwd) if several is not None else None
                 for j in range(1, n):
-                    mix = time_blend(fwd[j], bwd[j], j / n, False, stretch, border, seen is not None)
+                    mix = time_blend(fwd[j], bwd[j], j / n, False, stretch, border, seen is not None, ends, several)
                     z, base = mix[:, :1], mix[:, 1:]
                     out.append(self._decode(z, base) if cfg.residual_decoder else net.decoder(z))
             out.append(x1)
@@ -106,6 +110,9 @@ def _example(model, h, w, seed=0):
         from .patches import image_coords
         return x0, x1, torch.from_numpy(image_coords(2 * h + 5, 3 * w, h // 2, h // 2 + h, w, 2 * w))[None]
     flow = torch.ones(1, 2, h, w) * torch.tensor([3.0, 2.0]).view(1, 2, 1, 1)
+    # spreading out from the middle, so the blend's stretch weights are below 1 and their paths checked
+    flow[0, 0] += 0.1 * (torch.arange(w, dtype=torch.float32) - w / 2).view(1, w)
+    flow[0, 1] += 0.1 * (torch.arange(h, dtype=torch.float32) - h / 2).view(h, 1)
     return x0, x1, flow
 
 
@@ -123,16 +130,20 @@ def export_onnx(model_path, onnx_path, tile=96, verify=True, log=None):
     uses_coords = bool(model.uses_coords)
     border = bool(model.uses_border)
     seen = bool(getattr(model, "uses_seen", False))   # implies border
+    several = bool(getattr(model, "uses_several", False))
     wrapper = _wrapper(model)
     names = (["x0", "x1"] + (["flow"] if uses_flow else []) + (["coords"] if uses_coords else [])
-             + (["border"] if border else []) + (["seen"] if seen else []))
+             + (["border"] if border else []) + (["seen"] if seen else []) + (["several"] if several else []))
     x0, x1, third = _example(model, tile, tile)
     args = (x0, x1, third) if uses_flow or uses_coords else (x0, x1)
     if border:
         args = args + (torch.full((1, 1, 1, 1), EXAMPLE_BORDER),)
     if seen:
         args = args + (example_seen(tile, tile),)
-    axes = {nm: {2: "h", 3: "w"} for nm in names + ["frames", "fields"] if nm != "border"}
+    if several:   # keyword: a graph may have it without border and seen
+        kwargs = {"several": torch.full((1, 1, 1, 1), EXAMPLE_SEVERAL)}
+        args = args + (kwargs,)
+    axes = {nm: {2: "h", 3: "w"} for nm in names + ["frames", "fields"] if nm not in ("border", "several")}
     tmp = str(onnx_path) + ".tmp"
     with torch.no_grad():
         torch.onnx.export(wrapper, args, tmp, input_names=names, output_names=["frames", "fields"],
@@ -185,6 +196,7 @@ def verify_onnx_checksum(path, header):
 
 
 EXAMPLE_BORDER = 0.3   # a border weight strictly between blending and trusting, so both paths are checked
+EXAMPLE_SEVERAL = 0.7  # likewise for the several-motions weight
 
 
 def example_seen(h, w):
@@ -209,13 +221,14 @@ def verify_against_torch(model, onnx_path, sizes=((96, 96), (72, 120))):
         cc = third if runner.uses_coords else None
         border = EXAMPLE_BORDER if runner.uses_border else 1.0
         seen = example_seen(h, w) if runner.uses_seen else None
+        several = EXAMPLE_SEVERAL if runner.uses_several else 0.0
         with torch.no_grad():
-            frames, disp = model.frames(x0, x1, fl, cc, border, seen)
+            frames, disp = model.frames(x0, x1, fl, cc, border, seen, several)
             ref_f = torch.cat(frames, 0).numpy()
             ref_d = disp[0].numpy()
         got_f, got_d = runner.run(x0[0].numpy(), x1[0].numpy(), fl[0].numpy() if fl is not None else None,
                                   cc[0].numpy() if cc is not None else None, border,
-                                  seen[0, 0].numpy() if seen is not None else None)
+                                  seen[0, 0].numpy() if seen is not None else None, several)
         worst["frames"] = max(worst["frames"], float(np.abs(got_f - ref_f).max()))
         worst["fields"] = max(worst["fields"], float(np.abs(got_d - ref_d).max()))
     return worst
@@ -292,6 +305,7 @@ class OnnxTileRunner:
         self.uses_coords = "coords" in info["inputs"]
         self.uses_border = "border" in info["inputs"]
         self.uses_seen = "seen" in info["inputs"]
+        self.uses_several = "several" in info["inputs"]
         self.flow_smooth = float(cfg.get("flow_smooth", 2.0))
         self.flow_prior = cfg.get("flow_prior", "auto")
         self.patch_norm = bool(cfg.get("patch_norm", False))
@@ -303,11 +317,12 @@ class OnnxTileRunner:
     def __exit__(self, *exc):
         return False
 
-    def run(self, a, b, fl=None, coords=None, border=1.0, seen=None):
+    def run(self, a, b, fl=None, coords=None, border=1.0, seen=None, several=0.0):
         """Normalised (C, h, w) inputs → frames (N+1, C, h, w), fields (N, 2, h, w), as the graph gives.
         ``coords`` (a graph with a ``coords`` input): the tile's place in the whole image; None: the tile is
         the whole image.  ``border`` (a graph with a ``border`` input): the pair's border weight;
-        ``seen`` (h, w) (a graph with a ``seen`` input): True where the pair is valid, None: everywhere."""
+        ``seen`` (h, w) (a graph with a ``seen`` input): True where the pair is valid, None: everywhere;
+        ``several`` (a graph with a ``several`` input): 1.0 when the pair's start has several motions."""
         feed = {"x0": np.ascontiguousarray(a, np.float32)[None], "x1": np.ascontiguousarray(b, np.float32)[None]}
         if self.uses_flow:
             feed["flow"] = np.ascontiguousarray(fl, np.float32)[None]
@@ -322,15 +337,17 @@ class OnnxTileRunner:
             h, w = a.shape[-2:]
             feed["seen"] = (np.ones((1, 1, h, w), np.float32) if seen is None
                             else np.ascontiguousarray(seen, np.float32).reshape(1, 1, h, w))
+        if self.uses_several:
+            feed["several"] = np.full((1, 1, 1, 1), several, np.float32)
         frames, fields = self.session.run(["frames", "fields"], feed)
         h, w = a.shape[-2:]
         return (frames.reshape(self.steps + 1, self.bands, h, w), fields.reshape(self.steps, 2, h, w))
 
-    def frames(self, a, b, fl, valid, coords=None, border=1.0):
+    def frames(self, a, b, fl, valid, coords=None, border=1.0, several=0.0):
         scale = None
         if self.patch_norm:
             a, b, scale = _patch_scale(a, b, valid)
-        res, _ = self.run(a, b, fl, coords, border, valid)
+        res, _ = self.run(a, b, fl, coords, border, valid, several)
         if scale is not None:
             res = (res + 1.0) * 0.5 * scale[1] + scale[0]
         return np.clip(res, -1.0, 1.0).astype(np.float32)

@@ -54,6 +54,9 @@ Two modes share one network family:
                 the pair (fieldinit.border_weight); where it explains less, both ends stay blended;
               - ``gaps_as_border``: a trajectory that began in a gap of the data (NaN) counts as one
                 from outside the image (the validity mask travels with the content).
+              - ``whole_stretch``: for a pair whose start has several motions (pieces drifting apart),
+                the blend weighs each end also by how much its content will be stretched over the whole
+                interval, so the cracks open from the first frame on.
 """
 from dataclasses import dataclass, asdict, fields as dc_fields
 
@@ -132,6 +135,9 @@ class TrainConfig:
                                     # the pair (fieldinit.border_weight; False: files from before, blended)
     gaps_as_border: bool = False    # with border_trust: a trajectory that began in a gap of the data (NaN,
                                     # no coverage) is weighted like one from outside the image
+    whole_stretch: bool = False     # with stretch_blend: for a pair whose start has several motions
+                                    # (pieces drifting apart), each end's weight is also at most the area
+                                    # its content keeps over the whole interval (advection.time_blend)
     occlusion_blend: bool = False   # accurate mode: weight each end by whether its trajectory stayed
                                     # inside the image (measured worse on FMI: 3.22 vs 3.12 dBZ, so off)
     # accurate mode, issue 10 (defaults here keep the behaviour of model files written before them)
@@ -194,7 +200,7 @@ def _mode_defaults(mode):
                 train_decoder=False, lambda_cons=1.0, residual_scale=5.0, iterations=0,
                 sample_once=True, residual_smooth=24.0, loss="multiscale", keep_if_better=True,
                 flow_prior="multi", stretch_blend=True, residual_form="solenoidal", border_trust=True,
-                gaps_as_border=True)
+                gaps_as_border=True, whole_stretch=True)
 
 
 def make_config(preset="fast", mode="accurate", **overrides):

@@ -124,7 +124,7 @@ def test_out_of_memory_on_the_card_is_the_clear_error():
 def _export_graph(model, path):
     """model/onnx_export's graph written with torch.onnx.export alone (export_onnx also needs ``onnx``
     for the metadata); returns the input names."""
-    from model.onnx_export import EXAMPLE_BORDER, OPSET, _example, _wrapper, example_seen
+    from model.onnx_export import EXAMPLE_BORDER, EXAMPLE_SEVERAL, OPSET, _example, _wrapper, example_seen
 
     uses_flow = bool(model.cfg.mode != "paper" and model.cfg.flow_init)
     x0, x1, third = _example(model, 64, 64)   # third: the flow, or paper mode's coordinates
@@ -134,12 +134,14 @@ def _export_graph(model, path):
         names, args = names + ["border"], args + (torch.full((1, 1, 1, 1), EXAMPLE_BORDER),)
     if model.uses_seen:                   # the pair's validity mask, with a gap
         names, args = names + ["seen"], args + (example_seen(64, 64),)
+    if model.uses_several:                # whether the pair's start has several motions
+        names, args = names + ["several"], args + (torch.full((1, 1, 1, 1), EXAMPLE_SEVERAL),)
     try:
         with torch.no_grad():
             torch.onnx.export(_wrapper(model.float().eval()), args, str(path),
                               input_names=names, output_names=["frames", "fields"], opset_version=OPSET,
                               dynamic_axes={n: {2: "h", 3: "w"} for n in names + ["frames", "fields"]
-                                            if n != "border"},
+                                            if n not in ("border", "several")},
                               dynamo=False)
     except ModuleNotFoundError as e:
         pytest.skip(f"torch.onnx.export needs a package this environment lacks: {e}")
@@ -147,7 +149,7 @@ def _export_graph(model, path):
 
 
 def _feed(model, names, h=72, w=88):
-    from model.onnx_export import EXAMPLE_BORDER, _example, example_seen
+    from model.onnx_export import EXAMPLE_BORDER, EXAMPLE_SEVERAL, _example, example_seen
 
     x0, x1, flow = _example(model, h, w, seed=5)
     feed = dict(zip(names, [t.numpy() for t in (x0, x1, flow)]))
@@ -155,6 +157,8 @@ def _feed(model, names, h=72, w=88):
         feed["border"] = np.full((1, 1, 1, 1), EXAMPLE_BORDER, np.float32)
     if "seen" in names:
         feed["seen"] = example_seen(h, w).numpy()
+    if "several" in names:
+        feed["several"] = np.full((1, 1, 1, 1), EXAMPLE_SEVERAL, np.float32)
     return feed
 
 
@@ -170,7 +174,8 @@ def test_onnx_export_of_gpu_trained_model_agrees_with_torch(pair, mode, tmp_path
     with no_tf32(), torch.no_grad():
         args = {n: torch.from_numpy(feed[n]).to(DEVICE) for n in names}
         frames, disp = model.frames(args["x0"], args["x1"], args.get("flow"), args.get("coords"),
-                                    args["border"] if "border" in args else 1.0, args.get("seen"))
+                                    args["border"] if "border" in args else 1.0, args.get("seen"),
+                                    args["several"] if "several" in args else 0.0)
     model.to("cpu")
     ref_f = torch.cat(frames, 0).cpu().numpy().reshape(got_f.shape)
     ref_d = disp[0].cpu().numpy().reshape(got_d.shape)

@@ -288,14 +288,27 @@ def test_initial_flow_multi_follows_pieces_that_drift_apart():
 
 def test_pieces_drifting_apart_leave_open_water_between_them():
     """The default (untrained) frames of the floe split: the pieces where the truth has them and open
-    water in the gaps (the stretch-weighted blend): IoU above 0.8 at every lead, above 0.85 on average
+    water in the gaps (the stretch-weighted blend): IoU above 0.85 at every lead, above 0.89 on average
     (entropic OT, the ot baseline, scores 0.91 on average here; without the stretch weights 0.81)."""
     seq = _floe_split()
     n = len(seq) - 1
     r = train_pair(seq[0], seq[-1], config=cfg(iterations=0, steps=n), seed=0)
     out = generate_frames(r.model, seq[0], seq[-1], tile=128)
     ious = [_iou(out[j, 0], seq[j, 0]) for j in range(1, n)]
-    assert min(ious) > 0.8 and np.mean(ious) > 0.85, ious
+    assert min(ious) > 0.85 and np.mean(ious) > 0.89, ious            # measured 0.868 / 0.903
+    # the cracks open from the first frames on (whole_stretch): without it the pieces stretched across
+    # them fill the early frames (IoU at lead 2 0.818 vs 0.868, ice area up to 1.088x the truth's)
+    area = [out[j, 0].mean() / seq[j, 0].mean() for j in range(1, n)]
+    assert max(abs(a - 1) for a in area) < 0.05, area                   # measured 1.037 at the worst lead
+    r = train_pair(seq[0], seq[-1], config=cfg(iterations=0, steps=n, whole_stretch=False), seed=0)
+    before = generate_frames(r.model, seq[0], seq[-1], tile=128)
+    assert _iou(before[2, 0], seq[2, 0]) < ious[1] - 0.03
+    assert max(before[j, 0].mean() / seq[j, 0].mean() for j in range(1, n)) > 1.07
+    # a pair one motion explains is left as it was
+    y0, y1 = scene(), scene((6.0, -4.0))
+    same = [generate_frames(train_pair(y0, y1, config=cfg(iterations=0, whole_stretch=w), seed=0).model, y0, y1,
+                            tile=64) for w in (True, False)]
+    assert np.array_equal(same[0], same[1])
 
 
 def test_content_flowing_in_is_taken_from_the_end_that_saw_it():

@@ -54,8 +54,8 @@ def test_onnx_is_self_describing(exported):
     assert meta["steps"] == header["steps"] == 3 and meta["config"] == header["config"]
     assert meta["extra"]["times"] == header["extra"]["times"]
     assert meta["onnx"]["opset"] >= 16
-    # accurate: the initial flow, the pair's border weight and its validity come in from outside
-    assert meta["onnx"]["inputs"] == (["x0", "x1", "flow", "border", "seen"] if exported["mode"] == "accurate"
+    # accurate: the initial flow, the pair's border weight, validity and kind of motion come in from outside
+    assert meta["onnx"]["inputs"] == (["x0", "x1", "flow", "border", "seen", "several"] if exported["mode"] == "accurate"
                                       else ["x0", "x1", "coords"])
     assert any(n.op_type == "GridSample" for n in proto.graph.node)
 
