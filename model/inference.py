@@ -155,7 +155,8 @@ def blended_frames(model, x0, x1, flow=None, border=1.0, seen=None, several=0.0)
     forward, backward = rollouts(getattr(cfg, "sample_once", False))
     fwd = forward(x0c, disp)
     bwd = backward(x1c, disp)
-    ends = ends_kept(fwd, bwd) if getattr(model, "uses_several", False) else None
+    # (a pair with one motion skips the whole-interval weights: with several = 0 they change nothing)
+    ends = ends_kept(fwd, bwd) if getattr(model, "uses_several", False) and (torch.is_tensor(several) or several) else None
     out = [x0.float()]
     for j in range(1, n):
         out.append(time_blend(fwd[j], bwd[j], j / n, occ, stretch, border, seen is not None, ends, several).float())

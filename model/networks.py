@@ -218,7 +218,7 @@ class InBetweenNet(nn.Module):
             x0c, x1c = blend_inputs(x0, x1, occ, stretch, seen)
             fwd = forward(torch.cat([z0, x0c], 1), disp)
             bwd = backward(torch.cat([z1, x1c], 1), disp)
-            ends = ends_kept(fwd, bwd) if self.uses_several else None
+            ends = ends_kept(fwd, bwd) if self.uses_several and (torch.is_tensor(several) or several) else None
             for j in range(1, n):
                 mix = time_blend(fwd[j], bwd[j], j / n, occ, stretch, border, seen is not None, ends, several)
                 z, base = mix[:, :1], mix[:, 1:]
