@@ -162,11 +162,11 @@ def ends_kept(fwd, bwd):
     return kept_area(fwd[-1][:, -2:]), kept_area(bwd[0][:, -2:])
 
 
-def time_blend(fwd, bwd, t, occlusion, stretch=False, border=1.0, seen=False, ends=None, several=0.0):
+def time_blend(fwd, bwd, t, occlusion, stretch=False, border=1.0, has_seen=False, ends=None, several=0.0):
     """Blend at time t of what was advected forward from t0 and backward from t1.  With ``stretch`` the
     last two channels are with_coords' coordinates and each end is weighted by its kept_area (where one
     end's content was stretched, the other end's is trusted; ``border``: kept_area's weight of an end
-    whose trajectory began outside the image, or with ``seen`` in a gap of the data: blend_inputs'
+    whose trajectory began outside the image, or with ``has_seen`` in a gap of the data: blend_inputs'
     mask is then the channel before the coordinates); with ``occlusion`` the last (remaining)
     channel is with_ring's ring, whose drop lowers that end's weight (the other end saw the content).
     ``ends`` (ends_kept's pair) with ``several`` (0..1, a float or a (B, 1, 1, 1) tensor): each end's weight
@@ -183,7 +183,7 @@ def time_blend(fwd, bwd, t, occlusion, stretch=False, border=1.0, seen=False, en
         cf, cb = fwd[:, -2:], bwd[:, -2:]
         fwd, bwd = fwd[:, :-2], bwd[:, :-2]
         sf = sb = None
-        if seen:
+        if has_seen:
             sf, sb = fwd[:, -1:], bwd[:, -1:]
             fwd, bwd = fwd[:, :-1], bwd[:, :-1]
         kf, kb = kept_area(cf, border, sf), kept_area(cb, border, sb)

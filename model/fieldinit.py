@@ -197,7 +197,8 @@ def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto", progress=None, wi
         report(0.9, "optimal transport for several motions")
         vt = _transport_candidate(af, bf, smooth)
         if vt is not None and _midpoint_misfit(af, bf, vt, valid) < _midpoint_misfit(af, bf, v, valid):
-            v, kind, done = vt, SEVERAL_MOTIONS, "done, several motions (optimal transport)"  # said, so a user knows which start
+            # said, so a user knows which start
+            v, kind, done = vt, SEVERAL_MOTIONS, "done, several motions (optimal transport)"
     report(1.0, done)
     return (v, kind) if with_kind else v
 

@@ -47,8 +47,10 @@ def _ramp(length, lead, trail, overlap):
 # Runners: one tile of normalised input → normalised frames / pixel fields (numpy in, numpy out).
 # The torch runner wraps an InBetweenNet; model/onnx_export.OnnxTileRunner does the same with
 # onnxruntime alone.  Both expose: bands, steps, lo, hi, uses_flow, flow_smooth, patch_norm, uses_coords,
-# frames(a, b, flow, valid[, coords]) → (N+1, C, h, w) and fields(a, b, flow, valid[, coords]) → (N, 2, h, w);
-# ``coords`` (paper mode with ``coord_input``): the tile's place in the whole image, patches.image_coords.
+# uses_border, uses_seen, uses_several, frames(a, b, flow, valid[, coords][, border][, several]) → (N+1, C, h, w)
+# and fields(a, b, flow, valid[, coords]) → (N, 2, h, w); ``coords`` (paper mode with ``coord_input``): the
+# tile's place in the whole image, patches.image_coords; ``border``, ``several``: the pair's border weight and
+# whether its start has several motions (FullFlow); the tile's ``valid`` is the blend's ``seen``.
 
 class TorchTileRunner:
     def __init__(self, model, device="auto", precision="auto"):
@@ -155,8 +157,8 @@ def blended_frames(model, x0, x1, flow=None, border=1.0, seen=None, several=0.0)
     forward, backward = rollouts(getattr(cfg, "sample_once", False))
     fwd = forward(x0c, disp)
     bwd = backward(x1c, disp)
-    # (a pair with one motion skips the whole-interval weights: with several = 0 they change nothing)
-    ends = ends_kept(fwd, bwd) if getattr(model, "uses_several", False) and (torch.is_tensor(several) or several) else None
+    with_ends = getattr(model, "uses_several", False) and (torch.is_tensor(several) or several)  # 0: no change
+    ends = ends_kept(fwd, bwd) if with_ends else None
     out = [x0.float()]
     for j in range(1, n):
         out.append(time_blend(fwd[j], bwd[j], j / n, occ, stretch, border, seen is not None, ends, several).float())

@@ -15,7 +15,8 @@ import torch.nn.functional as F
 
 from .filters import central_differences, gaussian_blur
 from .patches import image_coords
-from .advection import blend_inputs, ends_kept, kept_area, roll_backward, roll_forward, rollouts, time_blend, with_coords
+from .advection import (blend_inputs, ends_kept, kept_area, roll_backward, roll_forward, rollouts, time_blend,
+                        with_coords)
 
 
 def _act():
@@ -218,7 +219,8 @@ class InBetweenNet(nn.Module):
             x0c, x1c = blend_inputs(x0, x1, occ, stretch, seen)
             fwd = forward(torch.cat([z0, x0c], 1), disp)
             bwd = backward(torch.cat([z1, x1c], 1), disp)
-            ends = ends_kept(fwd, bwd) if self.uses_several and (torch.is_tensor(several) or several) else None
+            with_ends = self.uses_several and (torch.is_tensor(several) or several)  # 0: they change nothing
+            ends = ends_kept(fwd, bwd) if with_ends else None
             for j in range(1, n):
                 mix = time_blend(fwd[j], bwd[j], j / n, occ, stretch, border, seen is not None, ends, several)
                 z, base = mix[:, :1], mix[:, 1:]

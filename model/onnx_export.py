@@ -6,7 +6,10 @@ graph, opset 17, with dynamic tile height and width.  Graph inputs: ``x0``, ``x1
 normalised with the model's stored range (and, in paper mode, scaled per tile, done outside) — and, in
 accurate mode, ``flow`` (1, 2, h, w): the initial DIS flow in pixels, computed outside with OpenCV
 (model/fieldinit.py, no torch), or, in paper mode with ``coord_input``, ``coords`` (1, 2, h, w): the tile's
-place in the whole image (model/patches.image_coords, computed outside).  Outputs: ``frames`` (1, (N+1)·C, h, w), the normalised frames 0..N in
+place in the whole image (model/patches.image_coords, computed outside); in accurate mode also, as the
+model's configuration asks, ``border`` (1, 1, 1, 1): the pair's border weight (fieldinit.border_weight),
+``seen`` (1, 1, h, w): 1 where the pair is valid (a trajectory from a gap counts as from outside), and
+``several`` (1, 1, 1, 1): 1 when the pair's start has several motions (advection.time_blend).  Outputs: ``frames`` (1, (N+1)·C, h, w), the normalised frames 0..N in
 order, and ``fields`` (1, 2N, h, w), the per-step displacements in pixels (x then y per step).  The model
 file's JSON header is stored in the ONNX ``metadata_props`` under ``inbetween`` (plus an ``onnx`` entry:
 opset, inputs, layout and the normalisation range), so the file is all inference needs.
@@ -136,17 +139,12 @@ def export_onnx(model_path, onnx_path, tile=96, verify=True, log=None):
              + (["border"] if border else []) + (["seen"] if seen else []) + (["several"] if several else []))
     x0, x1, third = _example(model, tile, tile)
     args = (x0, x1, third) if uses_flow or uses_coords else (x0, x1)
-    if border:
-        args = args + (torch.full((1, 1, 1, 1), EXAMPLE_BORDER),)
-    if seen:
-        args = args + (example_seen(tile, tile),)
-    if several:   # keyword: a graph may have it without border and seen
-        kwargs = {"several": torch.full((1, 1, 1, 1), EXAMPLE_SEVERAL)}
-        args = args + (kwargs,)
+    # the optional inputs by name: a graph may have any of them without the ones before it
+    kwargs = example_extras(border, seen, several, tile, tile)
     axes = {nm: {2: "h", 3: "w"} for nm in names + ["frames", "fields"] if nm not in ("border", "several")}
     tmp = str(onnx_path) + ".tmp"
     with torch.no_grad():
-        torch.onnx.export(wrapper, args, tmp, input_names=names, output_names=["frames", "fields"],
+        torch.onnx.export(wrapper, args, tmp, kwargs=kwargs, input_names=names, output_names=["frames", "fields"],
                           dynamic_axes=axes, opset_version=OPSET, dynamo=False)
     proto = onnx.load(tmp)
     meta = dict(header)
@@ -207,6 +205,20 @@ def example_seen(h, w):
     seen = torch.ones(1, 1, h, w)
     seen[..., h // 3:h // 2, w // 4:w // 2] = 0.0
     return seen
+
+
+def example_extras(border, seen, several, h, w):
+    """The example values of the optional graph inputs a model has, by name (the wrapper's keywords)."""
+    import torch
+
+    out = {}
+    if border:
+        out["border"] = torch.full((1, 1, 1, 1), EXAMPLE_BORDER)
+    if seen:
+        out["seen"] = example_seen(h, w)
+    if several:
+        out["several"] = torch.full((1, 1, 1, 1), EXAMPLE_SEVERAL)
+    return out
 
 
 def verify_against_torch(model, onnx_path, sizes=((96, 96), (72, 120))):

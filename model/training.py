@@ -199,6 +199,7 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
             # frames worse at every smoothing tried (IoU 0.892 untrained; trained 0.874 / 0.867 / 0.872 at
             # sigma 2 / 6 / 24 px, seed 0; 0.878 +- 0.004 over seeds 0-2 at 24 px), so the guard cannot
             # catch it: one smooth correction spans the gaps and moves neighbouring pieces together.
+            # (Under torchrun every rank computes the same deterministic start, so all skip alike.)
             total = 0
             if log:
                 log(f"Not trained ({cfg.iterations} iterations asked): the initial motion has several motions "
@@ -281,6 +282,8 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
         elif not cfg.iterations:
             log(f"No training iterations (ITERATIONS=0, the accurate mode's default): the model is its motion "
                 f"estimate ({seconds:.1f} s)")
+        else:
+            log(f"The model is its motion estimate, several motions ({seconds:.1f} s)")
     figures = {"iterations": total, "seconds": round(seconds, 3),
                "final_loss": history[-1]["loss"] if history else None, "seed": seed,
                "patch_size_used": patch, "height": h, "width": w,

@@ -124,21 +124,18 @@ def test_out_of_memory_on_the_card_is_the_clear_error():
 def _export_graph(model, path):
     """model/onnx_export's graph written with torch.onnx.export alone (export_onnx also needs ``onnx``
     for the metadata); returns the input names."""
-    from model.onnx_export import EXAMPLE_BORDER, EXAMPLE_SEVERAL, OPSET, _example, _wrapper, example_seen
+    from model.onnx_export import OPSET, _example, _wrapper, example_extras
 
     uses_flow = bool(model.cfg.mode != "paper" and model.cfg.flow_init)
     x0, x1, third = _example(model, 64, 64)   # third: the flow, or paper mode's coordinates
     names = ["x0", "x1"] + (["flow"] if uses_flow else []) + (["coords"] if model.uses_coords else [])
     args = (x0, x1, third) if len(names) > 2 else (x0, x1)
-    if model.uses_border:                 # the pair's border weight (fieldinit.border_weight)
-        names, args = names + ["border"], args + (torch.full((1, 1, 1, 1), EXAMPLE_BORDER),)
-    if model.uses_seen:                   # the pair's validity mask, with a gap
-        names, args = names + ["seen"], args + (example_seen(64, 64),)
-    if model.uses_several:                # whether the pair's start has several motions
-        names, args = names + ["several"], args + (torch.full((1, 1, 1, 1), EXAMPLE_SEVERAL),)
+    # the pair's border weight (fieldinit.border_weight), validity mask and kind of motion, by name
+    kwargs = example_extras(model.uses_border, model.uses_seen, model.uses_several, 64, 64)
+    names = names + list(kwargs)
     try:
         with torch.no_grad():
-            torch.onnx.export(_wrapper(model.float().eval()), args, str(path),
+            torch.onnx.export(_wrapper(model.float().eval()), args, str(path), kwargs=kwargs,
                               input_names=names, output_names=["frames", "fields"], opset_version=OPSET,
                               dynamic_axes={n: {2: "h", 3: "w"} for n in names + ["frames", "fields"]
                                             if n not in ("border", "several")},
@@ -149,16 +146,12 @@ def _export_graph(model, path):
 
 
 def _feed(model, names, h=72, w=88):
-    from model.onnx_export import EXAMPLE_BORDER, EXAMPLE_SEVERAL, _example, example_seen
+    from model.onnx_export import _example, example_extras
 
     x0, x1, flow = _example(model, h, w, seed=5)
     feed = dict(zip(names, [t.numpy() for t in (x0, x1, flow)]))
-    if "border" in names:
-        feed["border"] = np.full((1, 1, 1, 1), EXAMPLE_BORDER, np.float32)
-    if "seen" in names:
-        feed["seen"] = example_seen(h, w).numpy()
-    if "several" in names:
-        feed["several"] = np.full((1, 1, 1, 1), EXAMPLE_SEVERAL, np.float32)
+    extras = example_extras("border" in names, "seen" in names, "several" in names, h, w)
+    feed.update({k: v.numpy() for k, v in extras.items()})
     return feed
 
 

@@ -118,3 +118,26 @@ def test_a_damaged_onnx_is_refused(exported, tmp_path):
         run("generateframes", dict(MODEL=str(bad), FIRST=exported["first"], SECOND=exported["second"],
                                    OUTPUT_FOLDER=str(tmp_path / "frames")))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.onnx"]
+
+
+@pytest.mark.parametrize("options", [dict(flow_init=False), dict(border_trust=False),
+                                     dict(gaps_as_border=False, whole_stretch=False)])
+def test_graphs_with_some_optional_inputs_export_and_agree(options, tmp_path):
+    """The optional inputs (flow, border, seen, several) are exported by name, so a model that has some
+    of them and not the ones before (no initial flow but a border weight; several motions without a
+    border weight) exports a graph with exactly its inputs, equal to torch."""
+    from model.modelfile import save_model
+    from model.onnx_export import export_onnx, read_onnx_header
+    from model.presets import make_config
+    from model.training import train_pair
+
+    x0 = np.random.default_rng(0).random((1, 40, 40)).astype(np.float32)
+    x1 = np.roll(x0, (2, 3), (1, 2))
+    r = train_pair(x0, x1, config=make_config("fast", steps=3, iterations=0, **options), seed=0)
+    save_model(str(tmp_path / "m.inbetween"), r, {})
+    worst = export_onnx(str(tmp_path / "m.inbetween"), str(tmp_path / "m.onnx"))
+    assert worst["frames"] < TOL and worst["fields"] < TOL
+    m = r.model
+    expected = (["x0", "x1"] + ["flow"] * m.cfg.flow_init + ["border"] * m.uses_border + ["seen"] * m.uses_seen
+                + ["several"] * m.uses_several)
+    assert read_onnx_header(str(tmp_path / "m.onnx"))["onnx"]["inputs"] == expected
