@@ -108,18 +108,17 @@ def with_coords(x0, x1, stretch):
     return torch.cat([x0.float(), cols, rows], 1), torch.cat([x1.float(), cols, rows], 1)
 
 
-def blend_inputs(x0, x1, occlusion, stretch, seen=None):
+def blend_inputs(x0, x1, occlusion, stretch):
     """Both ends with the channels time_blend reads, in its order: the content, with_ring's ring
-    (``occlusion``), the ``seen`` mask ((B, 1, H, W), 1 where the pair is valid; with ``stretch``) and
-    with_coords' coordinates (``stretch``).  Carried along the trajectories, ``seen`` says at every frame
-    whether the departure point was observed: a trajectory that began in a gap of the data (no radar
-    coverage, a masked coast) is treated like one that began outside the image."""
-    a, b = with_ring(x0, x1, occlusion)
-    if stretch and seen is not None:
-        # one pixel narrower than the data: bilinear sampling within a pixel of a gap reads its fill
-        s = 1.0 - F.max_pool2d(1.0 - seen.float(), 3, stride=1, padding=1)
-        a, b = torch.cat([a.float(), s], 1), torch.cat([b.float(), s], 1)
-    return with_coords(a, b, stretch)
+    (``occlusion``) and with_coords' coordinates (``stretch``)."""
+    return with_coords(*with_ring(x0, x1, occlusion), stretch)
+
+
+def data_mask(valid):
+    """The pair's validity (B, 1, H, W), 1 = data, made one pixel narrower (bilinear sampling within a pixel
+    of a gap reads its fill): time_blend reads it at each trajectory's departure point, so a trajectory that
+    began in a gap of the data (no radar coverage, a masked coast) counts as one from outside the image."""
+    return 1.0 - F.max_pool2d(1.0 - valid.float(), 3, stride=1, padding=1)
 
 
 def kept_area(coords, border=1.0, seen=None):
@@ -129,8 +128,8 @@ def kept_area(coords, border=1.0, seen=None):
     Where the departure point lies outside the image (inflow: the border value read again, no area at
     all) the weight is ``border`` instead, a float or a (B, 1, 1, 1) tensor: 1 blends both ends there
     as inside, 0 leaves it to the other end, whose trajectory came from inside (fieldinit.border_weight
-    chooses it per pair).  ``seen`` (optional, (B, 1, H, W)): blend_inputs' mask carried to x, below 1
-    where the departure point lay in a gap of the data, weighted like the outside."""
+    chooses it per pair).  ``seen`` (optional, (B, 1, H, W)): data_mask read at the departure points, below
+    1 where the departure point lay in a gap of the data, weighted like the outside."""
     from .filters import central_differences
     dx, dy = central_differences(coords)                  # ∂(col, row)/∂x, ∂(col, row)/∂y
     det = dx[:, :1] * dy[:, 1:2] - dy[:, :1] * dx[:, 1:2]
@@ -162,12 +161,12 @@ def ends_kept(fwd, bwd):
     return kept_area(fwd[-1][:, -2:]), kept_area(bwd[0][:, -2:])
 
 
-def time_blend(fwd, bwd, t, occlusion, stretch=False, border=1.0, has_seen=False, ends=None, several=0.0):
+def time_blend(fwd, bwd, t, occlusion, stretch=False, border=1.0, seen=None, ends=None, several=0.0):
     """Blend at time t of what was advected forward from t0 and backward from t1.  With ``stretch`` the
     last two channels are with_coords' coordinates and each end is weighted by its kept_area (where one
     end's content was stretched, the other end's is trusted; ``border``: kept_area's weight of an end
-    whose trajectory began outside the image, or with ``has_seen`` in a gap of the data: blend_inputs'
-    mask is then the channel before the coordinates); with ``occlusion`` the last (remaining)
+    whose trajectory began outside the image, or, given ``seen`` = data_mask of the pair, in a gap of the
+    data; it is read at the departure points, not carried along); with ``occlusion`` the last (remaining)
     channel is with_ring's ring, whose drop lowers that end's weight (the other end saw the content).
     ``ends`` (ends_kept's pair) with ``several`` (0..1, a float or a (B, 1, 1, 1) tensor): each end's weight
     is also at most the area its content keeps over the *whole* interval, read where that content goes
@@ -182,14 +181,17 @@ def time_blend(fwd, bwd, t, occlusion, stretch=False, border=1.0, has_seen=False
     if stretch:
         cf, cb = fwd[:, -2:], bwd[:, -2:]
         fwd, bwd = fwd[:, :-2], bwd[:, :-2]
-        sf = sb = None
-        if has_seen:
-            sf, sb = fwd[:, -1:], bwd[:, -1:]
-            fwd, bwd = fwd[:, :-1], bwd[:, :-1]
+        # what is read at each end's departure points, in one sampling each: the data mask, and the other
+        # end's whole-interval kept area (X1's is a map at t0 positions, X0's at t1)
+        at_f = [m for m in (seen, None if ends is None else ends[1]) if m is not None]
+        at_b = [m for m in (seen, None if ends is None else ends[0]) if m is not None]
+        rf = sample_at(torch.cat(at_f, 1), cf) if at_f else None
+        rb = sample_at(torch.cat(at_b, 1), cb) if at_b else None
+        sf, sb = (rf[:, :1], rb[:, :1]) if seen is not None else (None, None)
         kf, kb = kept_area(cf, border, sf), kept_area(cb, border, sb)
         if ends is not None:
-            kf = kf + several * (torch.minimum(kf, sample_at(ends[0], cb)) - kf)
-            kb = kb + several * (torch.minimum(kb, sample_at(ends[1], cf)) - kb)
+            kf = kf + several * (torch.minimum(kf, rb[:, -1:]) - kf)
+            kb = kb + several * (torch.minimum(kb, rf[:, -1:]) - kb)
         wf = wf * kf
         wb = wb * kb
     if occlusion:

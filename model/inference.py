@@ -96,8 +96,8 @@ class TorchTileRunner:
                 tb = torch.from_numpy(np.ascontiguousarray(b))[None].to(dev)
                 tf = torch.from_numpy(np.ascontiguousarray(fl))[None].to(dev) if fl is not None else None
                 tc = torch.from_numpy(np.ascontiguousarray(coords))[None].to(dev) if coords is not None else None
-                seen = (torch.from_numpy(valid.astype(np.float32))[None, None].to(dev)
-                        if self.uses_seen and valid is not None else None)
+                seen = (torch.from_numpy(valid.astype(np.float32))[None, None].to(dev)   # None: no gaps in the tile
+                        if self.uses_seen and valid is not None and not valid.all() else None)
                 scale = None
                 if self.patch_norm:
                     m = torch.from_numpy(valid.astype(np.float32))[None, None].to(dev)
@@ -145,15 +145,15 @@ def blended_frames(model, x0, x1, flow=None, border=1.0, seen=None, several=0.0)
     """InBetweenNet.frames for a model with ``decoder_is_zero``: the same frames (N+1, C, h, w), float32,
     with the images alone advected (no latent channel, no encoder, no decoder)."""
     import torch
-    from .advection import blend_inputs, ends_kept, rollouts, time_blend
+    from .advection import blend_inputs, data_mask, ends_kept, rollouts, time_blend
 
     cfg = model.cfg
     n = cfg.steps
     disp, _ = model.fields(x0, x1, flow)
     occ = getattr(cfg, "occlusion_blend", False)
     stretch = getattr(cfg, "stretch_blend", False)
-    seen = seen if getattr(model, "uses_seen", False) else None
-    x0c, x1c = blend_inputs(x0, x1, occ, stretch, seen)  # the same blend as InBetweenNet.frames, images only
+    mask = data_mask(seen) if getattr(model, "uses_seen", False) and seen is not None else None
+    x0c, x1c = blend_inputs(x0, x1, occ, stretch)  # the same blend as InBetweenNet.frames, images only
     forward, backward = rollouts(getattr(cfg, "sample_once", False))
     fwd = forward(x0c, disp)
     bwd = backward(x1c, disp)
@@ -161,7 +161,7 @@ def blended_frames(model, x0, x1, flow=None, border=1.0, seen=None, several=0.0)
     ends = ends_kept(fwd, bwd) if with_ends else None
     out = [x0.float()]
     for j in range(1, n):
-        out.append(time_blend(fwd[j], bwd[j], j / n, occ, stretch, border, seen is not None, ends, several).float())
+        out.append(time_blend(fwd[j], bwd[j], j / n, occ, stretch, border, mask, ends, several).float())
     out.append(x1.float())
     return torch.cat(out, 0)
 

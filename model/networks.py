@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from .filters import central_differences, gaussian_blur
 from .patches import image_coords
-from .advection import (blend_inputs, ends_kept, kept_area, roll_backward, roll_forward, rollouts, time_blend,
+from .advection import (blend_inputs, data_mask, ends_kept, kept_area, roll_backward, roll_forward, rollouts, time_blend,
                         with_coords)
 
 
@@ -215,14 +215,14 @@ class InBetweenNet(nn.Module):
             z1 = self.encoder(x1)
             occ = getattr(cfg, "occlusion_blend", False)
             stretch = getattr(cfg, "stretch_blend", False)
-            seen = seen if self.uses_seen else None
-            x0c, x1c = blend_inputs(x0, x1, occ, stretch, seen)
+            mask = data_mask(seen) if self.uses_seen and seen is not None else None
+            x0c, x1c = blend_inputs(x0, x1, occ, stretch)
             fwd = forward(torch.cat([z0, x0c], 1), disp)
             bwd = backward(torch.cat([z1, x1c], 1), disp)
             with_ends = self.uses_several and (torch.is_tensor(several) or several)  # 0: they change nothing
             ends = ends_kept(fwd, bwd) if with_ends else None
             for j in range(1, n):
-                mix = time_blend(fwd[j], bwd[j], j / n, occ, stretch, border, seen is not None, ends, several)
+                mix = time_blend(fwd[j], bwd[j], j / n, occ, stretch, border, mask, ends, several)
                 z, base = mix[:, :1], mix[:, 1:]
                 out.append(self.decode(z, base) if cfg.residual_decoder else self.decoder(z))
         out.append(x1)

@@ -36,7 +36,7 @@ def _wrapper(model):
     import torch
     import torch.nn as nn
     from .inference import decoder_is_zero
-    from .advection import blend_inputs, ends_kept, rollouts, time_blend
+    from .advection import blend_inputs, data_mask, ends_kept, rollouts, time_blend
 
     class Export(nn.Module):
         def __init__(self, net):
@@ -73,13 +73,13 @@ def _wrapper(model):
             out = [x0]
             stretch = getattr(cfg, "stretch_blend", False)
             border = 1.0 if border is None else border
-            x0c, x1c = blend_inputs(x0, x1, False, stretch, seen)
+            x0c, x1c = blend_inputs(x0, x1, False, stretch)
+            mask = data_mask(seen) if seen is not None else None
             if self.skip_latent:
                 fwd, bwd = forward(x0c, steps), backward(x1c, steps)
                 ends = ends_kept(fwd, bwd) if several is not None else None
                 for j in range(1, n):
-                    out.append(time_blend(fwd[j], bwd[j], j / n, False, stretch, border, seen is not None, ends,
-                                          several))
+                    out.append(time_blend(fwd[j], bwd[j], j / n, False, stretch, border, mask, ends, several))
                 out.append(x1)
                 return torch.cat(out, dim=1), torch.cat(disp, dim=1)
             z0 = net.encoder(x0)
@@ -93,7 +93,7 @@ def _wrapper(model):
                 bwd = backward(torch.cat([z1, x1c], 1), steps)
                 ends = ends_kept(fwd, bwd) if several is not None else None
                 for j in range(1, n):
-                    mix = time_blend(fwd[j], bwd[j], j / n, False, stretch, border, seen is not None, ends, several)
+                    mix = time_blend(fwd[j], bwd[j], j / n, False, stretch, border, mask, ends, several)
                     z, base = mix[:, :1], mix[:, 1:]
                     out.append(self._decode(z, base) if cfg.residual_decoder else net.decoder(z))
             out.append(x1)
