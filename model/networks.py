@@ -104,13 +104,6 @@ def curl(psi):
     return torch.stack([dy, -dx], dim=2).flatten(1, 2)
 
 
-def uses_seen(cfg):
-    """Whether a model of ``cfg`` takes the pair's validity (gaps_as_border, with border_trust): the
-    blend counts a trajectory that began in a gap of the data as one from outside the image."""
-    return bool(cfg.mode != "paper" and getattr(cfg, "border_trust", False) and getattr(cfg, "stretch_blend", False)
-                and getattr(cfg, "gaps_as_border", False))
-
-
 class InBetweenNet(nn.Module):
     """The whole model. All tensors are normalised images (B, C, H, W).
 
@@ -128,14 +121,13 @@ class InBetweenNet(nn.Module):
         # the image held still and every step's field gets the same first updates
         skip = cfg.mode == "paper" and getattr(cfg, "identity_start", False)
         self.uses_coords = cfg.mode == "paper" and getattr(cfg, "coord_input", False)
-        # accurate mode: the blend takes the pair's border weight (fieldinit.border_weight) as an input
-        self.uses_border = bool(cfg.mode != "paper" and getattr(cfg, "border_trust", False)
-                                and getattr(cfg, "stretch_blend", False))
-        # ... and the pair's validity mask, so a trajectory from a gap in the data counts as from outside
-        self.uses_seen = uses_seen(cfg)
-        # ... and whether the pair's start has several motions (advection.time_blend's ``several``)
-        self.uses_several = bool(cfg.mode != "paper" and getattr(cfg, "stretch_blend", False)
-                                 and getattr(cfg, "whole_stretch", False))
+        # accurate mode's stretch-weighted blend takes, per pair, the border weight (fieldinit.border_weight),
+        # the validity mask (a trajectory from a gap in the data counts as from outside) and whether the
+        # start has several motions (advection.time_blend's ``several``), as its configuration asks
+        stretch = cfg.mode != "paper" and getattr(cfg, "stretch_blend", False)
+        self.uses_border = bool(stretch and getattr(cfg, "border_trust", False))
+        self.uses_seen = bool(self.uses_border and getattr(cfg, "gaps_as_border", False))
+        self.uses_several = bool(stretch and getattr(cfg, "whole_stretch", False))
         self.encoder = Encoder(bands, cfg.encoder_widths, skip=skip)
         if cfg.mode == "paper":
             # ``coord_input``: η also sees each pixel's place in the whole image (patches.image_coords)

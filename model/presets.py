@@ -53,7 +53,7 @@ Two modes share one network family:
                 or out), the other end, which saw that content, is trusted as far as the motion explains
                 the pair (fieldinit.border_weight); where it explains less, both ends stay blended;
               - ``gaps_as_border``: a trajectory that began in a gap of the data (NaN) counts as one
-                from outside the image (the validity mask travels with the content);
+                from outside the image (the validity mask is read at each departure point);
               - ``whole_stretch``: for a pair whose start has several motions (pieces drifting apart),
                 the blend weighs each end also by how much its content will be stretched over the whole
                 interval, so the cracks open from the first frame on.
