@@ -90,7 +90,7 @@ def reference_throughput(x0, x1, valid, cfg, device, iterations, warmup, seed=0)
     x0n = normalise(x0, valid, norm["lo"], norm["hi"])
     x1n = normalise(x1, valid, norm["lo"], norm["hi"])
     vm = valid.astype(np.float32)[None]
-    flow = initial_flow(x0, x1, valid, cfg.flow_smooth, cfg.flow_prior) if (cfg.mode != "paper" and cfg.flow_init) else None
+    flow = initial_flow(x0, x1, valid, cfg.flow_smooth, cfg.flow_prior, log_view=cfg.flow_log_view) if (cfg.mode != "paper" and cfg.flow_init) else None
     c, h, w = x0.shape
     p = min(cfg.patch_size, h, w)
     torch.manual_seed(seed)

@@ -46,7 +46,8 @@ def _ramp(length, lead, trail, overlap):
 # ---------------------------------------------------------------------------------------------
 # Runners: one tile of normalised input → normalised frames / pixel fields (numpy in, numpy out).
 # The torch runner wraps an InBetweenNet; model/onnx_export.OnnxTileRunner does the same with
-# onnxruntime alone.  Both expose: bands, steps, lo, hi, uses_flow, flow_smooth, patch_norm, uses_coords,
+# onnxruntime alone.  Both expose: bands, steps, lo, hi, uses_flow, flow_smooth, flow_prior, flow_log_view,
+# patch_norm, uses_coords,
 # uses_border, uses_seen, uses_several, frames(a, b, flow, valid[, coords][, border][, several]) → (N+1, C, h, w)
 # and fields(a, b, flow, valid[, coords]) → (N, 2, h, w); ``coords`` (paper mode with ``coord_input``): the
 # tile's place in the whole image, patches.image_coords; ``border``, ``several``: the pair's border weight and
@@ -64,6 +65,7 @@ class TorchTileRunner:
         self.uses_flow = bool(cfg.mode != "paper" and cfg.flow_init)
         self.flow_smooth = cfg.flow_smooth
         self.flow_prior = cfg.flow_prior
+        self.flow_log_view = bool(getattr(cfg, "flow_log_view", False))
         self.patch_norm = bool(cfg.patch_norm)
         self.uses_coords = bool(getattr(model, "uses_coords", False))
         self.uses_border = bool(getattr(model, "uses_border", False))
@@ -231,7 +233,7 @@ class LowResFlow:
         return np.stack([out[0] * np.float32(self.fx), out[1] * np.float32(self.fy)]).astype(np.float32)
 
 
-def bounded_initial_flow(source, smooth, max_side=2048, prior="auto", border=False):
+def bounded_initial_flow(source, smooth, max_side=2048, prior="auto", border=False, log_view=False):
     """The accurate mode's initial flow for ``source`` with memory bounded by ``max_side``.
 
     Up to ``max_side`` pixels on the longer side: the same whole-image DIS flow as training
@@ -240,19 +242,21 @@ def bounded_initial_flow(source, smooth, max_side=2048, prior="auto", border=Fal
     (smoothing sigma scaled down alike) and upsampled bilinearly per tile, displacements scaled up.
     The flow is a smooth large-scale initialisation (the network learns the residual), so the reduced
     estimate changes frames by little (tests/test_streaming.py measures it); memory stays ~max_side².
-    ``border``: also the pair's border weight (fieldinit.border_weight, on the same pair and flow)."""
+    ``border``: also the pair's border weight (fieldinit.border_weight, on the same pair and flow);
+    ``log_view``: initial_flow's."""
     from .fieldinit import SEVERAL_MOTIONS, border_weight, initial_flow
 
     h, w = source.height, source.width
     if max(h, w) <= max_side:
         x0, x1, valid = source.window(0, h, 0, w)
-        v, kind = initial_flow(x0, x1, valid, smooth, prior, with_kind=True)
-        return FullFlow(v, border_weight(x0, x1, v, valid) if border else 1.0, kind == SEVERAL_MOTIONS)
+        v, kind = initial_flow(x0, x1, valid, smooth, prior, with_kind=True, log_view=log_view)
+        return FullFlow(v, border_weight(x0, x1, v, valid, log_view) if border else 1.0, kind == SEVERAL_MOTIONS)
     f = max(h, w) / float(max_side)
     hl, wl = max(int(round(h / f)), 16), max(int(round(w / f)), 16)
     x0, x1, valid = source.decimated(hl, wl)
-    v, kind = initial_flow(x0, x1, valid, (smooth or 0) / f, prior, with_kind=True)
-    return LowResFlow(v, h, w, border_weight(x0, x1, v, valid) if border else 1.0, kind == SEVERAL_MOTIONS)
+    v, kind = initial_flow(x0, x1, valid, (smooth or 0) / f, prior, with_kind=True, log_view=log_view)
+    return LowResFlow(v, h, w, border_weight(x0, x1, v, valid, log_view) if border else 1.0,
+                      kind == SEVERAL_MOTIONS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,7 +288,7 @@ def iter_blocks(runner, source, what="frames", tile=None, overlap=64, halo=None,
     n = runner.steps
     if flow is None and runner.uses_flow:
         flow = bounded_initial_flow(source, runner.flow_smooth, flow_max_side, runner.flow_prior,
-                                    getattr(runner, "uses_border", False))
+                                    getattr(runner, "uses_border", False), getattr(runner, "flow_log_view", False))
     if not runner.uses_flow:
         flow = None
     if halo is None:
@@ -396,9 +400,11 @@ def _assemble(model, x0, x1, valid, device, tile, overlap, progress, is_canceled
         raise ValueError(f"the model was trained on {runner.bands} band(s), the images have {source.bands}")
     flow = None
     if runner.uses_flow:   # the in-memory path: the whole-image flow, as training computed it
+        log_view = getattr(runner, "flow_log_view", False)
         v, kind = initial_flow(source.x0, source.x1, source.valid, runner.flow_smooth, runner.flow_prior,
-                               with_kind=True)
-        border = border_weight(source.x0, source.x1, v, source.valid) if getattr(runner, "uses_border", False) else 1.0
+                               with_kind=True, log_view=log_view)
+        border = (border_weight(source.x0, source.x1, v, source.valid, log_view)
+                  if getattr(runner, "uses_border", False) else 1.0)
         flow = FullFlow(v, border, kind == SEVERAL_MOTIONS)
     k = runner.steps + 1 if what == "frames" else runner.steps
     out = np.empty((k, source.bands if what == "frames" else 2, source.height, source.width), np.float32)

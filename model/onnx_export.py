@@ -320,6 +320,7 @@ class OnnxTileRunner:
         self.uses_several = "several" in info["inputs"]
         self.flow_smooth = float(cfg.get("flow_smooth", 2.0))
         self.flow_prior = cfg.get("flow_prior", "auto")
+        self.flow_log_view = bool(cfg.get("flow_log_view", False))
         self.patch_norm = bool(cfg.get("patch_norm", False))
         self.providers = self.session.get_providers()
 

@@ -123,6 +123,9 @@ class TrainConfig:
     flow_smooth: float = 2.0        # Gaussian sigma (px) applied to the initial flow
     flow_prior: str = "auto"        # how the initial flow is found (model/fieldinit.initial_flow): "auto"
                                     # (files from before), "multi" (+ the optimal-transport candidate)
+    flow_log_view: bool = False     # measure the initial flow on a log scale where the values are
+                                    # heavy-tailed, e.g. rain rates (fieldinit.motion_view; False: files
+                                    # from before, the values' own scale)
     bidirectional: bool = True      # blend latent advected from X0 forward and from X1 backward
     residual_decoder: bool = True   # psi decodes a residual on top of the advected image
     residual_scale: float = 1.0     # accurate mode: pixels per unit of the field net's residual output
@@ -200,7 +203,7 @@ def _mode_defaults(mode):
                 train_decoder=False, lambda_cons=1.0, residual_scale=5.0, iterations=0,
                 sample_once=True, residual_smooth=24.0, loss="multiscale", keep_if_better=True,
                 flow_prior="multi", stretch_blend=True, residual_form="solenoidal", border_trust=True,
-                gaps_as_border=True, whole_stretch=True)
+                gaps_as_border=True, whole_stretch=True, flow_log_view=True)
 
 
 def make_config(preset="fast", mode="accurate", **overrides):

@@ -188,7 +188,7 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
     flow, kind, total = None, None, cfg.iterations
     if cfg.mode != "paper" and cfg.flow_init:
         flow, kind = initial_flow(x0, x1, valid, cfg.flow_smooth, cfg.flow_prior, progress=motion_progress,
-                                  with_kind=True)
+                                  with_kind=True, log_view=getattr(cfg, "flow_log_view", False))
         if log:
             mag = np.hypot(flow[0], flow[1])[valid]
             log(f"Initial flow: mean displacement {mag.mean():.2f} px, max {mag.max():.2f} px over the interval")

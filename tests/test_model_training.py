@@ -256,6 +256,68 @@ def test_initial_flow_falls_back_to_no_motion_when_motion_explains_nothing():
 
 
 
+def _rain_rate(dbz):
+    from bench.cases import rain_rate
+    return rain_rate(dbz)
+
+
+def test_motion_view_takes_the_log_of_heavy_tailed_values_only():
+    """Rain rates (heavy-tailed, none negative) are measured on a log scale; dBZ, binary masks, dB with
+    negative values and grey levels keep their own scale (NaN as 0 in both)."""
+    from model.fieldinit import LOG_OFFSET, motion_view
+    from model.synthetic import rain_field
+
+    dbz = np.maximum(rain_field(96, 96, seed=3), 0)[None]
+    dbz[0, :4, :4] = np.nan
+    a, b = motion_view(dbz, dbz)
+    assert np.array_equal(a, np.nan_to_num(dbz)) and np.array_equal(b, a)          # dBZ: as it is
+    for same in ((dbz > 20).astype(np.float32), dbz - 30.0, 100.0 + dbz):           # mask, dB, grey levels
+        assert np.array_equal(motion_view(same, same)[0], np.nan_to_num(same))
+    rate = _rain_rate(np.nan_to_num(dbz))
+    pool = np.concatenate([rate.ravel(), rate.ravel()])                              # both ends pooled
+    p99 = np.percentile(pool[pool > 0], 99)
+    a, _ = motion_view(rate, rate)
+    assert np.allclose(a, np.log(rate + np.float32(LOG_OFFSET * p99)), atol=1e-6)
+    # resampling's small undershoot does not hide a rain rate; a real negative value does
+    assert not np.array_equal(motion_view(rate - 1e-4, rate)[0], rate - 1e-4)
+    assert np.array_equal(motion_view(rate - 1.0, rate)[0], rate - 1.0)
+
+
+def test_initial_flow_is_the_same_for_rain_rate_and_dbz():
+    """The same motion, given in mm/h or in dBZ, gives the same start (within 0.2 px on the rain)."""
+    from model.fieldinit import initial_flow
+    from model.synthetic import rain_field, shift_image
+
+    d0 = np.maximum(rain_field(160, 160, seed=1), 0)
+    d1 = np.maximum(shift_image(d0, 14.0, -9.0), 0)
+    rain = (d0 > 5) & (d1 > 5)
+    f_dbz = initial_flow(d0[None], d1[None], prior="multi", log_view=True)
+    f_rate = initial_flow(_rain_rate(d0)[None], _rain_rate(d1)[None], prior="multi", log_view=True)
+    assert np.abs(f_rate - f_dbz)[:, rain].mean() < 0.2         # measured 0.11
+    assert abs(f_rate[0][rain].mean() - 14.0) < 0.3 and abs(f_rate[1][rain].mean() + 9.0) < 0.3
+
+
+@pytest.mark.realdata
+def test_rain_rate_frames_match_the_dbz_ones_on_radar():
+    """A MeteoSwiss hour given as rain rate (mm/h): on its linear scale the motion estimate locked onto
+    the wrong echoes (MAE 11.07 dBZ, CSI@20 0.27 at mid-interval, vs 2.52 / 0.77 from the dBZ pair); on
+    the log scale the default frames are near the dBZ ones (measured 2.96 / 0.75)."""
+    from bench import cases as C
+    from bench.scores import case_scores
+
+    if not C.list_frames("mch"):
+        pytest.skip(f"no radar data at {C.DATA}")
+    name = "mch-line-1km-60min"
+    case = C.load_cases([name], cache=None, log=lambda s: None)[name]
+    seq, valid = case["seq"], case["valid"]
+    n = len(seq) - 1
+    x0, x1 = C.rain_rate(seq[0]), C.rain_rate(seq[-1])
+    r = train_pair(x0, x1, valid, config=make_config("fast", "accurate", steps=n), seed=0)
+    out = generate_frames(r.model, x0, x1, valid)
+    s = case_scores(C.dbz_of_rain_rate(out), seq, valid, "radar")
+    assert s["mae"] < 3.5 and s["csi20"] > 0.7, s
+
+
 def _floe_split():
     """bench/cases.py's floe: an irregular floe cut into three pieces that drift apart (−6, −22),
     (22, 6), (−16, 20) px and turn by −8°, 10°, 0° over 8 steps on 128 × 128 (binary)."""
