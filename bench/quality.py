@@ -114,14 +114,19 @@ def _init_worker(names, data, cache=C.CACHE):
 
 
 def run_task(task):
-    case_name, spec, seed, preset = task
+    case_name, spec, seed, preset, units = task
     from bench.scores import case_scores
 
     case = _CASES[case_name]
     seq, valid = case["seq"], case["valid"]
+    given, back = C.UNITS[units] if case["kind"] == "radar" else (None, None)
     t0, c0 = time.perf_counter(), time.process_time()
     try:
-        frames = run_method(spec, seq[0], seq[-1], len(seq) - 1, valid, seed=seed, preset=preset)
+        if given is None:
+            frames = run_method(spec, seq[0], seq[-1], len(seq) - 1, valid, seed=seed, preset=preset)
+        else:  # the method sees the pair in other units; its frames are scored back in dBZ
+            frames = back(run_method(spec, given(seq[0]), given(seq[-1]), len(seq) - 1, valid, seed=seed,
+                                     preset=preset))
         scores = case_scores(frames, seq, valid, case["kind"])
         error = None
     except Exception as exc:  # one failing method or case must not lose the others
@@ -137,9 +142,10 @@ def _cost(task):
     return 1 if name in ("linear", "opticalflow") else 2
 
 
-def run_all(case_names, methods, seeds, preset, jobs, data, cache=C.CACHE, log=print, partial=None):
-    """Every (case, method, seed) result; ``partial``: a file that gets the results so far after each one."""
-    tasks = [(c, m, s, preset) for c in case_names for m in methods
+def run_all(case_names, methods, seeds, preset, jobs, data, cache=C.CACHE, log=print, partial=None, units="dBZ"):
+    """Every (case, method, seed) result; ``partial``: a file that gets the results so far after each one;
+    ``units``: how the radar cases are given to the methods (bench/cases.py UNITS)."""
+    tasks = [(c, m, s, preset, units) for c in case_names for m in methods
              for s in (seeds if is_learned(m) else seeds[:1])]
     # case by case (an interrupted run has whole cases), the long methods first within each
     tasks.sort(key=lambda t: (case_names.index(t[0]), -_cost(t)))
@@ -320,6 +326,9 @@ def main(argv=None):
     ap.add_argument("--cache", default=str(C.CACHE), help="the cases' cache file (.npz)")
     ap.add_argument("--versus", default="accurate:iterations=0",
                     help="the method every other one is compared with case by case (default: the untrained start)")
+    ap.add_argument("--units", default="dBZ", choices=list(C.UNITS),
+                    help="the radar cases given to every method as dBZ (default), as rain rate (mm/h, "
+                         "Marshall-Palmer), or with no echo as -32 dBZ; frames are scored back in dBZ")
     ap.add_argument("--report", metavar="JSON", help="only print the table of an earlier run's --json file "
                     "(or of its .part file, written while a run goes on)")
     args = ap.parse_args(argv)
@@ -334,10 +343,10 @@ def main(argv=None):
         print("bench.quality: no case could be loaded.")
         return 1
     print(f"{len(names)} cases, methods {' '.join(args.methods)}, seeds {args.seeds}, preset {args.preset}, "
-          f"{args.jobs} job(s)", flush=True)
+          f"{args.jobs} job(s), radar given as {args.units}", flush=True)
     partial = args.json + ".part" if args.json else None
     results, wall = run_all(names, args.methods, args.seeds, args.preset, args.jobs, args.data, args.cache,
-                            log=lambda s: print(s, flush=True), partial=partial)
+                            log=lambda s: print(s, flush=True), partial=partial, units=args.units)
     summary = summarise(results, args.methods, names)
     print()
     if args.per_case:
@@ -352,7 +361,7 @@ def main(argv=None):
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({
             "command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime()),
-            "wall_seconds": wall, "preset": args.preset, "seeds": args.seeds, "methods": args.methods,
+            "wall_seconds": wall, "units": args.units, "preset": args.preset, "seeds": args.seeds, "methods": args.methods,
             "cases": {n: {"kind": cases[n]["kind"], "about": cases[n]["about"], "frames": len(cases[n]["seq"]),
                           "shape": list(cases[n]["seq"].shape[-2:])} for n in names},
             "summary": summary, "results": results}, indent=1, default=float))

@@ -137,6 +137,16 @@ def test_bench_runs_end_to_end_on_a_tiny_case(tmp_path, capsys):
     assert res["summary"]["accurate:iterations=2"]["seeds"] == [0, 1]
 
 
+def test_units_the_radar_cases_can_be_given_in_come_back_to_dbz():
+    dbz = np.array([np.nan, -3.0, 0.0, 0.5, 10.0, 23.0, 55.0], np.float32)
+    rate = C.rain_rate(dbz)
+    assert np.isnan(rate[0]) and (rate[1:3] == 0).all() and abs(rate[5] - 1.0) < 0.05   # 23 dBZ ~ 1 mm/h
+    assert np.allclose(C.dbz_of_rain_rate(rate)[3:], dbz[3:], atol=1e-3)
+    assert (C.dbz_of_rain_rate(rate)[:3] == C.FLOOR_DBZ).all()                           # NaN, no echo: floor
+    given, back = C.UNITS["no-echo-32"]
+    assert given(dbz)[2] == -32.0 and given(dbz)[4] == 10.0 and back(given(dbz))[2] == C.FLOOR_DBZ
+
+
 def test_bench_rejects_unknown_methods_and_overrides():
     from bench import quality
 
