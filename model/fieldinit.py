@@ -113,7 +113,7 @@ def border_weight(x0, x1, v, valid=None, log_view=False):
     """The blend's weight (0..1) of an end whose trajectory began outside the image, for the pair and its
     initial motion ``v`` (see BORDER_FULL): 0 where the motion explains the change well, 1 where not.
     ``log_view``: measured on motion_view's scale, as initial_flow's motion with it."""
-    a, b = _as_pair(x0, x1, valid, log_view)
+    a, b = motion_view(x0, x1, valid) if log_view else _as_pair(x0, x1)
     af, bf = _filled(a, b, valid)
     still = _midpoint_misfit(af, bf, np.zeros_like(v), valid)
     if still <= 0:
@@ -128,32 +128,43 @@ def border_weight(x0, x1, v, valid=None, log_view=False):
 # lock onto the cores.  The bench's radar given as rain rate (Marshall-Palmer, scored back in dBZ):
 # MeteoSwiss line 60 min MAE 2.52 dBZ -> 11.07, held-out centre 2.17 -> 10.69 on the linear scale;
 # 2.96 / 2.24 measured on log(R + p99 / 100) (pysteps estimates motion on dBR for the same reason).
-# Such data are recognised by their values: none negative (beyond a resampling's undershoot), and the 99th percentile of the positive ones
-# more than SKEWED times their median (the bench's dBZ crops: 1.4-2.9; as rain rate 3.2-28, where the
-# linear scale did as well as the log below 5; binary ice masks 1; Sentinel-1 grey levels 1.7).
+# Such data are recognised by their values: none negative (beyond a resampling's undershoot), and the 99th
+# percentile of the positive ones more than SKEWED times their median (the bench's dBZ crops: 1.4-2.9; as
+# rain rate 3.2-28, where the linear scale did as well as the log below 5; binary ice masks 1; Sentinel-1
+# grey levels 1.7).
 SKEWED = 5.0
 LOG_OFFSET = 0.01   # log(x + LOG_OFFSET * p99): values 20 dB below the strong ones count as none
 
 
-def motion_view(x0, x1, valid=None):
-    """The pair (C, H, W) as the motion estimate sees it, finite: NaN as 0, and each band on a
-    logarithmic scale where its values are heavy-tailed (see SKEWED), the pair's valid pixels pooled so
-    both ends share one scale.  The frames are made from the values themselves, not from this view."""
+def _as_pair(x0, x1):
     a = np.nan_to_num(np.asarray(x0, dtype=np.float32))
     b = np.nan_to_num(np.asarray(x1, dtype=np.float32))
-    if a.ndim == 2:
-        a, b = a[None], b[None]
+    return (a[None], b[None]) if a.ndim == 2 else (a, b)
+
+
+def log_offsets(x0, x1, valid=None):
+    """Per band, the offset of motion_view's log scale, or None where the band keeps its own scale."""
+    a, b = _as_pair(x0, x1)
     m = np.ones(a.shape[-2:], bool) if valid is None else np.asarray(valid, bool)
-    out_a, out_b = a.copy(), b.copy()
+    out = []
     for c in range(a.shape[0]):
         pool = np.concatenate([a[c][m], b[c][m]])
         positive = pool[pool > 0]
-        if positive.size < 16:
-            continue
-        p50, p99 = np.percentile(positive, [50, 99])
-        # negative values mean another kind of scale (dB), except resampling's small undershoots
-        if p99 > SKEWED * p50 and pool.min() >= -LOG_OFFSET * p99:
-            offset = np.float32(LOG_OFFSET * p99)
+        p50, p99 = np.percentile(positive, [50, 99]) if positive.size >= 16 else (0.0, 0.0)
+        # negative values mean another kind of scale (dB), except a resampling's small undershoot
+        heavy = positive.size >= 16 and p99 > SKEWED * p50 and pool.min() >= -LOG_OFFSET * p99
+        out.append(np.float32(LOG_OFFSET * p99) if heavy else None)
+    return out
+
+
+def motion_view(x0, x1, valid=None):
+    """The pair (C, H, W) as the motion estimate sees it, finite: NaN as 0, and each band on a
+    logarithmic scale where its values are heavy-tailed (log_offsets), the pair's valid pixels pooled so
+    both ends share one scale.  The frames are made from the values themselves, not from this view."""
+    a, b = _as_pair(x0, x1)
+    out_a, out_b = a.copy(), b.copy()
+    for c, offset in enumerate(log_offsets(a, b, valid)):
+        if offset is not None:
             out_a[c] = np.log(np.maximum(a[c], 0) + offset)
             out_b[c] = np.log(np.maximum(b[c], 0) + offset)
     return out_a, out_b
@@ -189,14 +200,6 @@ PRIORS = ("auto", "multi", "shift", "none")
 STILL, ONE_MOTION, SEVERAL_MOTIONS = "still", "one motion", "several motions"
 
 
-def _as_pair(x0, x1, valid, log_view):
-    if log_view:
-        return motion_view(x0, x1, valid)
-    a = np.nan_to_num(np.asarray(x0, dtype=np.float32))
-    b = np.nan_to_num(np.asarray(x1, dtype=np.float32))
-    return (a[None], b[None]) if a.ndim == 2 else (a, b)
-
-
 def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto", progress=None, with_kind=False, log_view=False):
     """x0, x1: (C, H, W) float arrays (NaN allowed); returns (2, H, W) float32 pixels over the interval,
     and with ``with_kind`` also which of STILL, ONE_MOTION, SEVERAL_MOTIONS it is.
@@ -224,7 +227,7 @@ def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto", progress=None, wi
 
     if prior not in PRIORS + (None,):
         raise ValueError(f"unknown flow prior {prior!r}")
-    a, b = _as_pair(x0, x1, valid, log_view)
+    a, b = motion_view(x0, x1, valid) if log_view else _as_pair(x0, x1)
     af, bf = _filled(a, b, valid)
     auto = prior in ("auto", "multi")
     v = _estimate(a, b, af, bf, valid, smooth, prior, report)

@@ -24,7 +24,8 @@ class TrainAlgorithm(InBetweenAlgorithm):
             "one model file. Step 2 (Generate intermediate frames) and step 3 (Export advection field) use it.</p>"
             "<p>The times are read from the images' metadata; fill in the two times only when the images have "
             "none. If the second image has another grid or CRS it is warped onto the first one's. Nodata is "
-            "ignored.</p><p>The <b>fast</b> preset trains in a minute or two on a laptop; the paper-example "
+            "ignored. Any units do: reflectivity in dBZ, rain rate in mm/h (its motion is measured on a log "
+            "scale, the frames keep mm/h), backscatter, ice masks.</p><p>The <b>fast</b> preset trains in a minute or two on a laptop; the paper-example "
             "presets are the published network sizes and need a GPU. The Advanced parameters change the "
             "training schedule, the processor used and the random seed.</p>")
     PARAMETER_HELP = {

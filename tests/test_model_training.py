@@ -264,7 +264,7 @@ def _rain_rate(dbz):
 def test_motion_view_takes_the_log_of_heavy_tailed_values_only():
     """Rain rates (heavy-tailed, none negative) are measured on a log scale; dBZ, binary masks, dB with
     negative values and grey levels keep their own scale (NaN as 0 in both)."""
-    from model.fieldinit import LOG_OFFSET, motion_view
+    from model.fieldinit import LOG_OFFSET, log_offsets, motion_view
     from model.synthetic import rain_field
 
     dbz = np.maximum(rain_field(96, 96, seed=3), 0)[None]
@@ -281,6 +281,7 @@ def test_motion_view_takes_the_log_of_heavy_tailed_values_only():
     # resampling's small undershoot does not hide a rain rate; a real negative value does
     assert not np.array_equal(motion_view(rate - 1e-4, rate)[0], rate - 1e-4)
     assert np.array_equal(motion_view(rate - 1.0, rate)[0], rate - 1.0)
+    assert log_offsets(rate, rate) == [np.float32(LOG_OFFSET * p99)] and log_offsets(dbz, dbz) == [None]
 
 
 def test_initial_flow_is_the_same_for_rain_rate_and_dbz():
@@ -312,7 +313,9 @@ def test_rain_rate_frames_match_the_dbz_ones_on_radar():
     seq, valid = case["seq"], case["valid"]
     n = len(seq) - 1
     x0, x1 = C.rain_rate(seq[0]), C.rain_rate(seq[-1])
-    r = train_pair(x0, x1, valid, config=make_config("fast", "accurate", steps=n), seed=0)
+    said = []
+    r = train_pair(x0, x1, valid, config=make_config("fast", "accurate", steps=n), seed=0, log=said.append)
+    assert any("log scale" in line for line in said), said                    # the user is told
     out = generate_frames(r.model, x0, x1, valid)
     s = case_scores(C.dbz_of_rain_rate(out), seq, valid, "radar")
     assert s["mae"] < 3.5 and s["csi20"] > 0.7, s
