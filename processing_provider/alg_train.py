@@ -42,8 +42,9 @@ class TrainAlgorithm(InBetweenAlgorithm):
         "ITERATIONS": "Training iterations; empty: as the preset says. In accurate mode that is 0: the model is its "
                       "motion estimate, which measured as good on held-out radar frames; more than 0 trains a "
                       "large-scale correction of the motion (it helps where the motion turns, such as a "
-                      "rotation), kept only if it makes the two images agree better in between; not at all "
-                      "when the motion estimate has several motions (pieces drifting apart).",
+                      "rotation), kept only if it makes the two images agree clearly better in between and fits "
+                      "them no worse; not at all when the motion estimate has several motions (pieces drifting "
+                      "apart).",
         "BATCH_SIZE": "Image patches per iteration; empty: from the preset.",
         "PATCH_SIZE": "Side of the square image patches trained on, in pixels; empty: from the preset.",
         "STRIDE": "Distance between patch positions, in pixels; empty: from the preset.",
