@@ -100,6 +100,12 @@ GUARD_MISFIT = "consistency"
 # MAE 1.77 -> 1.86); where training helped (the rotation) both fell.
 
 
+def earns_its_place(key, trained, start, ends_trained, ends_start):
+    """The guard's verdict from its measures (trained vs start): the misfit ``key`` lowered by GUARD_MARGIN
+    and, when that is the two ends' disagreement, the endpoint misfit not raised."""
+    return trained < (1.0 - GUARD_MARGIN) * start and (key == "dynamics" or ends_trained <= ends_start)
+
+
 def _residual_guard(model, images, vmask, flow_t, patch, cfg, valid, seed, run_on):
     """Keep the learned residual fields only where they earn it: the misfit between the two ends carried
     to the intermediate times (X0 forward, X1 backward: GUARD_MISFIT) on a fixed set of patches, with the
@@ -135,7 +141,7 @@ def _residual_guard(model, images, vmask, flow_t, patch, cfg, valid, seed, run_o
         out.weight.zero_()
         out.bias.zero_()
     (start, ends_start) = misfit()
-    keep = trained < (1.0 - GUARD_MARGIN) * start and (key == "dynamics" or ends_trained <= ends_start)
+    keep = earns_its_place(key, trained, start, ends_trained, ends_start)
     if is_active():   # under torchrun: rank 0's verdict, so the ranks' weights stay identical
         flag = torch.tensor([1.0 if keep else 0.0], device=out.weight.device)
         torch.distributed.broadcast(flag, 0)

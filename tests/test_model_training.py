@@ -224,6 +224,17 @@ def test_learned_residual_is_kept_when_it_fits_better():
     assert np.mean(errs) < 0.6 * np.mean(lin), (errs, lin)
 
 
+def test_guard_verdict_needs_a_clear_gain_and_no_worse_endpoints():
+    """The bench's cases, by their guard measures: the rotation (disagreement 35 % lower, endpoints better)
+    is kept; growth/decay (1.1 % lower) and mch-east seed 2 (19 % lower, endpoints 19 % worse) are not."""
+    from model.training import earns_its_place
+
+    assert earns_its_place("consistency", 0.0595, 0.0911, 0.0273, 0.0342)
+    assert not earns_its_place("consistency", 0.07114, 0.07196, 0.03746, 0.03783)
+    assert not earns_its_place("consistency", 0.36239, 0.44563, 0.07076, 0.05935)
+    assert earns_its_place("dynamics", 0.5, 1.0, 0.5, 1.0)                 # without λ_cons: the one measure
+
+
 def test_learned_residual_that_does_not_help_is_dropped():
     """A run that cannot learn anything useful (a huge learning rate scrambles the fields) ends as its
     untrained start: the same frames as zero iterations, and the figures say so."""
