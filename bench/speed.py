@@ -79,7 +79,7 @@ def _sync(device):
 def reference_throughput(x0, x1, valid, cfg, device, iterations, warmup, seed=0):
     """Patches/s of the plain fp32 eager loop (see the module docs); also its peak GPU memory."""
     import torch
-    from model.fieldinit import initial_flow
+    from model.fieldinit import pair_start
     from model.losses import total_loss
     from model.networks import InBetweenNet
     from model.patches import PatchSampler, normalise, patch_scale, image_coords
@@ -90,7 +90,7 @@ def reference_throughput(x0, x1, valid, cfg, device, iterations, warmup, seed=0)
     x0n = normalise(x0, valid, norm["lo"], norm["hi"])
     x1n = normalise(x1, valid, norm["lo"], norm["hi"])
     vm = valid.astype(np.float32)[None]
-    flow = initial_flow(x0, x1, valid, cfg.flow_smooth, cfg.flow_prior, log_view=cfg.flow_log_view) if (cfg.mode != "paper" and cfg.flow_init) else None
+    flow = pair_start(x0, x1, valid, cfg.flow_smooth, cfg.flow_prior, cfg.flow_log_view).flow if (cfg.mode != "paper" and cfg.flow_init) else None
     c, h, w = x0.shape
     p = min(cfg.patch_size, h, w)
     torch.manual_seed(seed)

@@ -109,11 +109,10 @@ def _midpoint_misfit(a, b, v, valid):
 BORDER_FULL, BORDER_NONE = 0.35, 0.55
 
 
-def border_weight(x0, x1, v, valid=None, log_view=False):
+def border_weight(x0, x1, v, valid=None):
     """The blend's weight (0..1) of an end whose trajectory began outside the image, for the pair and its
-    initial motion ``v`` (see BORDER_FULL): 0 where the motion explains the change well, 1 where not.
-    ``log_view``: measured on motion_view's scale, as initial_flow's motion with it."""
-    a, b = motion_view(x0, x1, valid) if log_view else _as_pair(x0, x1)
+    initial motion ``v`` (see BORDER_FULL): 0 where the motion explains the change well, 1 where not."""
+    a, b = _as_pair(x0, x1)
     af, bf = _filled(a, b, valid)
     still = _midpoint_misfit(af, bf, np.zeros_like(v), valid)
     if still <= 0:
@@ -157,13 +156,13 @@ def log_offsets(x0, x1, valid=None):
     return out
 
 
-def motion_view(x0, x1, valid=None):
+def motion_view(x0, x1, valid=None, offsets=None):
     """The pair (C, H, W) as the motion estimate sees it, finite: NaN as 0, and each band on a
-    logarithmic scale where its values are heavy-tailed (log_offsets), the pair's valid pixels pooled so
-    both ends share one scale.  The frames are made from the values themselves, not from this view."""
+    logarithmic scale where its values are heavy-tailed (``offsets``, default log_offsets), the pair's
+    valid pixels pooled so both ends share one scale.  The frames are made from the values themselves."""
     a, b = _as_pair(x0, x1)
     out_a, out_b = a.copy(), b.copy()
-    for c, offset in enumerate(log_offsets(a, b, valid)):
+    for c, offset in enumerate(log_offsets(a, b, valid) if offsets is None else offsets):
         if offset is not None:
             out_a[c] = np.log(np.maximum(a[c], 0) + offset)
             out_b[c] = np.log(np.maximum(b[c], 0) + offset)
@@ -200,7 +199,7 @@ PRIORS = ("auto", "multi", "shift", "none")
 STILL, ONE_MOTION, SEVERAL_MOTIONS = "still", "one motion", "several motions"
 
 
-def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto", progress=None, with_kind=False, log_view=False):
+def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto", progress=None, with_kind=False):
     """x0, x1: (C, H, W) float arrays (NaN allowed); returns (2, H, W) float32 pixels over the interval,
     and with ``with_kind`` also which of STILL, ONE_MOTION, SEVERAL_MOTIONS it is.
 
@@ -219,15 +218,14 @@ def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto", progress=None, wi
     disagreement ranked the two candidates as their held-out MAE did on every case (transport won only
     the floe split); the endpoint misfit ranked them wrongly on four.
     ``progress(fraction, what)``, optional, is told how far the estimate is (it takes seconds on large
-    images).  ``log_view`` (the accurate mode's default; False: files from before): the motion is measured
-    on motion_view's scale (a logarithmic one for heavy-tailed values such as rain rates)."""
+    images).  pair_start measures it on motion_view's scale (the accurate mode's ``flow_log_view``)."""
     def report(fraction, what):
         if progress is not None:
             progress(fraction, what)
 
     if prior not in PRIORS + (None,):
         raise ValueError(f"unknown flow prior {prior!r}")
-    a, b = motion_view(x0, x1, valid) if log_view else _as_pair(x0, x1)
+    a, b = _as_pair(x0, x1)
     af, bf = _filled(a, b, valid)
     auto = prior in ("auto", "multi")
     v = _estimate(a, b, af, bf, valid, smooth, prior, report)
@@ -245,6 +243,26 @@ def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto", progress=None, wi
             v, kind, done = vt, SEVERAL_MOTIONS, "done, several motions (optimal transport)"
     report(1.0, done)
     return (v, kind) if with_kind else v
+
+
+class Start:
+    """pair_start's answer: the initial ``flow`` (2, H, W) and its ``kind`` (initial_flow), the pair's
+    ``border`` weight (border_weight; 1.0 when not asked) and ``log_scaled``: whether a band was viewed on
+    a log scale (motion_view)."""
+
+    def __init__(self, flow, kind, border, log_scaled):
+        self.flow, self.kind, self.border, self.log_scaled = flow, kind, border, log_scaled
+
+
+def pair_start(x0, x1, valid=None, smooth=2.0, prior="auto", log_view=False, border=False, progress=None):
+    """The accurate mode's start for a pair, the view computed once for the motion and the border weight:
+    with ``log_view`` (the accurate mode's default; False: files from before) both are measured on
+    motion_view's scale, else on the values as given."""
+    offsets = log_offsets(x0, x1, valid) if log_view else []
+    a, b = motion_view(x0, x1, valid, offsets) if log_view else (x0, x1)
+    v, kind = initial_flow(a, b, valid, smooth, prior, progress, with_kind=True)
+    weight = border_weight(a, b, v, valid) if border else 1.0
+    return Start(v, kind, weight, any(o is not None for o in offsets))
 
 
 def _estimate(a, b, af, bf, valid, smooth, prior, report):

@@ -242,21 +242,17 @@ def bounded_initial_flow(source, smooth, max_side=2048, prior="auto", border=Fal
     (smoothing sigma scaled down alike) and upsampled bilinearly per tile, displacements scaled up.
     The flow is a smooth large-scale initialisation (the network learns the residual), so the reduced
     estimate changes frames by little (tests/test_streaming.py measures it); memory stays ~max_side².
-    ``border``: also the pair's border weight (fieldinit.border_weight, on the same pair and flow);
-    ``log_view``: initial_flow's."""
-    from .fieldinit import SEVERAL_MOTIONS, border_weight, initial_flow
+    ``border``: also the pair's border weight; ``log_view``: the motion's scale (fieldinit.pair_start)."""
+    from .fieldinit import SEVERAL_MOTIONS, pair_start
 
     h, w = source.height, source.width
     if max(h, w) <= max_side:
-        x0, x1, valid = source.window(0, h, 0, w)
-        v, kind = initial_flow(x0, x1, valid, smooth, prior, with_kind=True, log_view=log_view)
-        return FullFlow(v, border_weight(x0, x1, v, valid, log_view) if border else 1.0, kind == SEVERAL_MOTIONS)
+        s = pair_start(*source.window(0, h, 0, w), smooth, prior, log_view, border)
+        return FullFlow(s.flow, s.border, s.kind == SEVERAL_MOTIONS)
     f = max(h, w) / float(max_side)
     hl, wl = max(int(round(h / f)), 16), max(int(round(w / f)), 16)
-    x0, x1, valid = source.decimated(hl, wl)
-    v, kind = initial_flow(x0, x1, valid, (smooth or 0) / f, prior, with_kind=True, log_view=log_view)
-    return LowResFlow(v, h, w, border_weight(x0, x1, v, valid, log_view) if border else 1.0,
-                      kind == SEVERAL_MOTIONS)
+    s = pair_start(*source.decimated(hl, wl), (smooth or 0) / f, prior, log_view, border)
+    return LowResFlow(s.flow, h, w, s.border, s.kind == SEVERAL_MOTIONS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -392,20 +388,14 @@ def iter_field_blocks(model, source, device="auto", tile=None, overlap=64, halo=
 
 
 def _assemble(model, x0, x1, valid, device, tile, overlap, progress, is_canceled, halo, what):
-    from .fieldinit import SEVERAL_MOTIONS, border_weight, initial_flow
-
     runner = as_runner(model, device)
     source = ArrayPair(x0, x1, valid)
     if source.bands != runner.bands:
         raise ValueError(f"the model was trained on {runner.bands} band(s), the images have {source.bands}")
     flow = None
     if runner.uses_flow:   # the in-memory path: the whole-image flow, as training computed it
-        log_view = getattr(runner, "flow_log_view", False)
-        v, kind = initial_flow(source.x0, source.x1, source.valid, runner.flow_smooth, runner.flow_prior,
-                               with_kind=True, log_view=log_view)
-        border = (border_weight(source.x0, source.x1, v, source.valid, log_view)
-                  if getattr(runner, "uses_border", False) else 1.0)
-        flow = FullFlow(v, border, kind == SEVERAL_MOTIONS)
+        flow = bounded_initial_flow(source, runner.flow_smooth, max(source.height, source.width), runner.flow_prior,
+                                    getattr(runner, "uses_border", False), getattr(runner, "flow_log_view", False))
     k = runner.steps + 1 if what == "frames" else runner.steps
     out = np.empty((k, source.bands if what == "frames" else 2, source.height, source.width), np.float32)
     for r, q, block in iter_blocks(runner, source, what, tile, overlap, halo, flow, None, progress, is_canceled):

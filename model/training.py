@@ -181,7 +181,7 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
     import torch
     from .networks import InBetweenNet
     from .losses import total_loss
-    from .fieldinit import SEVERAL_MOTIONS, initial_flow, log_offsets
+    from .fieldinit import SEVERAL_MOTIONS, pair_start
     from .compiling import compiled_terms
 
     cfg = config if config is not None else make_config()
@@ -205,12 +205,13 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
     x1n = normalise(x1, valid, norm["lo"], norm["hi"])
     flow, kind, total = None, None, cfg.iterations
     if cfg.mode != "paper" and cfg.flow_init:
-        flow, kind = initial_flow(x0, x1, valid, cfg.flow_smooth, cfg.flow_prior, progress=motion_progress,
-                                  with_kind=True, log_view=getattr(cfg, "flow_log_view", False))
+        start = pair_start(x0, x1, valid, cfg.flow_smooth, cfg.flow_prior, getattr(cfg, "flow_log_view", False),
+                           progress=motion_progress)
+        flow, kind = start.flow, start.kind
         if log:
             mag = np.hypot(flow[0], flow[1])[valid]
             log(f"Initial flow: mean displacement {mag.mean():.2f} px, max {mag.max():.2f} px over the interval")
-            if getattr(cfg, "flow_log_view", False) and any(o is not None for o in log_offsets(x0, x1, valid)):
+            if start.log_scaled:
                 log("The motion was measured on a log scale: the values are heavy-tailed (as rain rates in mm/h "
                     "are); the frames keep the values' own scale")
         if kind == SEVERAL_MOTIONS and getattr(cfg, "keep_if_better", False) and total > 0:

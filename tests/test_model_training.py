@@ -297,14 +297,14 @@ def test_motion_view_takes_the_log_of_heavy_tailed_values_only():
 
 def test_initial_flow_is_the_same_for_rain_rate_and_dbz():
     """The same motion, given in mm/h or in dBZ, gives the same start (within 0.2 px on the rain)."""
-    from model.fieldinit import initial_flow
+    from model.fieldinit import pair_start
     from model.synthetic import rain_field, shift_image
 
     d0 = np.maximum(rain_field(160, 160, seed=1), 0)
     d1 = np.maximum(shift_image(d0, 14.0, -9.0), 0)
     rain = (d0 > 5) & (d1 > 5)
-    f_dbz = initial_flow(d0[None], d1[None], prior="multi", log_view=True)
-    f_rate = initial_flow(_rain_rate(d0)[None], _rain_rate(d1)[None], prior="multi", log_view=True)
+    f_dbz = pair_start(d0[None], d1[None], prior="multi", log_view=True).flow
+    f_rate = pair_start(_rain_rate(d0)[None], _rain_rate(d1)[None], prior="multi", log_view=True).flow
     assert np.abs(f_rate - f_dbz)[:, rain].mean() < 0.2         # measured 0.11
     assert abs(f_rate[0][rain].mean() - 14.0) < 0.3 and abs(f_rate[1][rain].mean() + 9.0) < 0.3
 
