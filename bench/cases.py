@@ -66,6 +66,20 @@ ALL = ["fmi-core-250m-15min", "syn-shift-texture", "mch-line-1km-30min", "fmi-ba
        "fmi-north-1km-60min", "syn-rotation", "mch-line-1km-60min", "fmi-south-1km-60min", "syn-inflow-outflow",
        "fmi-band-500m-30min", "syn-shift-binary", "fmi-east-1km-30min"]
 assert sorted(ALL + HELDOUT) == sorted(list(RADAR) + SYNTHETIC)
+# More breakups of floes (binary), apart from ALL: how pieces part is where one smooth motion fails and the
+# start's choice between one motion and several (model/fieldinit.py) decides, so that choice is checked on
+# more than one floe.  name: (shape seed, radius / n, cuts (radians about the floe's centre), each piece's
+# (dx, dy, degrees about its own centre) over the interval, the floe's centre offset (x, y) in px).
+# "field": six small floes, each drifting and turning its own way (positions drawn with seed 5).
+FLOES = {
+    "syn-floes-two-apart": (11, 0.30, (-1.2, 1.9), ((14, -16, 12.0), (-14, 16, -6.0)), (0, 0)),
+    "syn-floes-four": (12, 0.30, (-2.5, -0.8, 0.6, 2.0),
+                       ((18, -14, 5.0), (16, 16, -8.0), (-14, 18, 6.0), (-18, -12, 0.0)), (0, 0)),
+    "syn-floes-far-piece": (13, 0.26, (-0.5, 0.4, 2.6), ((34, 6, 15.0), (-4, 10, 3.0), (-8, -10, -4.0)), (0, 0)),
+    "syn-floes-drift-split": (14, 0.24, (-1.0, 1.0, 2.8), ((30, 8, 6.0), (20, 30, -10.0), (10, 18, 8.0)),
+                              (-14, -12)),
+    "syn-floes-field": None,
+}
 QUICK = ["fmi-core-250m-15min", "mch-cells-1km-15min", "syn-shift-texture", "syn-floe-split"]
 SYN_SIZE, SYN_STEPS = 128, 8
 
@@ -150,6 +164,48 @@ def radar_case(name, data=DATA):
 
 
 # ------------------------------------------------------------------------------------------- synthetic
+def _floe_pieces(n, name):
+    """FLOES' pieces (binary masks) and their motions."""
+    if FLOES[name] is None:
+        rng = np.random.default_rng(5)
+        parts, moves = [], []
+        for k in range(6):
+            cx, cy = rng.integers(-38, 38, 2)
+            parts.append(np.roll(_blob_shape(n, 20 + k, 0.09 * n), (cy, cx), axis=(0, 1)))
+            moves.append(tuple(float(m) for m in (*rng.integers(-16, 16, 2), rng.integers(-20, 20))))
+        return parts, moves
+    seed, radius, cuts, moves, (ox, oy) = FLOES[name]
+    floe = np.roll(_blob_shape(n, seed, radius * n), (oy, ox), axis=(0, 1))
+    y, x = np.mgrid[0:n, 0:n] - (n - 1) / 2
+    angle = np.arctan2(y - oy, x - ox + 0.15 * (y - oy))
+    parts = []
+    for lo, hi in zip(cuts, cuts[1:] + cuts[:1]):
+        parts.append(floe & (((angle >= lo) & (angle < hi)) if hi > lo else ((angle >= lo) | (angle < hi))))
+    return parts, moves
+
+
+def floe_breakup(name, n=SYN_SIZE, steps=SYN_STEPS):
+    """A FLOES case: each piece turns about its own centre and drifts, linearly in time."""
+    from scipy.ndimage import shift
+
+    from model.synthetic import rotate_image
+
+    parts, moves = _floe_pieces(n, name)
+    c = (n - 1) / 2
+    seq = []
+    for t in np.arange(steps + 1) / steps:
+        frame = np.zeros((n, n), np.float32)
+        for part, (dx, dy, deg) in zip(parts, moves):
+            yy, xx = np.nonzero(part)
+            p = shift(part.astype(np.float32), (c - yy.mean(), c - xx.mean()), order=1)
+            p = rotate_image(p, deg * t)
+            frame = np.maximum(frame, shift(p, (yy.mean() - c + dy * t, xx.mean() - c + dx * t), order=1,
+                                            mode="constant"))
+        seq.append((frame > 0.5).astype(np.float32))
+    return {"seq": np.stack(seq)[:, None], "valid": np.ones((n, n), bool), "kind": "binary",
+            "about": f"floe breakup, {len(parts)} pieces"}
+
+
 def _blob_shape(n, seed, radius):
     """A binary, irregular compact shape (a disc with a rough edge) centred in an n x n grid."""
     from scipy.ndimage import gaussian_filter
@@ -241,7 +297,8 @@ def load_cases(names=ALL, data=DATA, cache=CACHE, log=print):
             cases[name] = stored[name]
             continue
         try:
-            case = radar_case(name, data) if name in RADAR else synthetic_case(name)
+            case = (radar_case(name, data) if name in RADAR else floe_breakup(name) if name in FLOES
+                    else synthetic_case(name))
         except FileNotFoundError as exc:
             log(f"bench: skipping {name}: {exc}")
             continue
