@@ -364,60 +364,63 @@ def test_initial_flow_multi_follows_pieces_that_drift_apart():
 
 def test_several_motions_are_judged_relative_to_the_content(monkeypatch):
     """The transport candidate against the one motion, judged at mid-interval relative to the content
-    there (fieldinit._midpoint_distance): a shift that carries a floe's pieces out of the image no longer
-    looks as good as moving each piece its own way.  bench/cases.py's floe whose small piece drifts far:
-    the mean misfit kept the one motion (0.088 vs 0.092) and its frames (IoU 0.82); relative to the
-    content the transport candidate is clearly nearer (0.31 vs 0.33) and its frames better (IoU 0.87).
-    On the bench floe the mean misfit was a coin toss (0.134 vs 0.129; with a 24-cell transport grid
-    instead of 32 the wrong way, IoU 0.40), the relative one is not (0.40 vs 0.53, 0.41 at 24 cells)."""
-    from bench.cases import floe_breakup
+    there (fieldinit._midpoint_distance): the mean misfit falls with all the content a motion carries out
+    of the image, so on bench/cases.py's floe split a wrong 48 px shift locked onto one piece looks almost
+    as good as moving each piece its own way (0.91-0.97 x at transport grids of 20-48 cells; with the
+    solver before, 1.01 x at 24 cells: the wrong way, IoU 0.40), while on radar the one motion's lead is
+    as thin (fmi-north-1km-60min: 1.006 x).  Relative to the content the floe's pieces are 0.68-0.75 x,
+    every radar crop of the bench >= 0.95 x: room for fieldinit.TRANSPORT_MARGIN (0.9) between them."""
     from model import transport_motion
-    from model.fieldinit import (SEVERAL_MOTIONS, ONE_MOTION, _midpoint_distance, _midpoint_misfit,
-                                 initial_flow)
+    from model.fieldinit import SEVERAL_MOTIONS, ONE_MOTION, _midpoint_distance, _midpoint_misfit, initial_flow
 
-    seq = floe_breakup("syn-floes-far-piece")["seq"]
-    x0, x1 = seq[0], seq[-1]
-    n = len(seq) - 1
-    old, old_kind = initial_flow(x0, x1, prior="multi", with_kind=True)
-    new, new_kind = initial_flow(x0, x1, prior="multi-jaccard", with_kind=True)
-    assert (old_kind, new_kind) == (ONE_MOTION, SEVERAL_MOTIONS)
-    assert _midpoint_misfit(x0, x1, new, None) > _midpoint_misfit(x0, x1, old, None)
-    assert _midpoint_distance(x0, x1, new, None) < 0.95 * _midpoint_distance(x0, x1, old, None)
-    ious = {}
-    for prior in ("multi", "multi-jaccard"):
-        r = train_pair(x0, x1, config=cfg(iterations=0, steps=n, flow_prior=prior), seed=0)
-        out = generate_frames(r.model, x0, x1, tile=128)
-        ious[prior] = np.mean([_iou(out[j, 0], seq[j, 0]) for j in range(1, n)])
-    assert ious["multi-jaccard"] > ious["multi"] + 0.03, ious          # measured 0.867 vs 0.819
-    # the bench floe: several motions at the transport grid's size (32 cells) and at others (at 48 the
-    # transport candidate itself goes wrong: relative distance 0.52)
     floe = _floe_split()
-    for side in (24, 28, 32, 40):
+    for side in (20, 32, 48):
         monkeypatch.setattr(transport_motion.transport_motion, "__defaults__", (side,))
-        assert initial_flow(floe[0], floe[-1], prior="multi-jaccard", with_kind=True)[1] == SEVERAL_MOTIONS, side
+        one = initial_flow(floe[0], floe[-1], prior="auto")
+        several, kind = initial_flow(floe[0], floe[-1], prior="multi-jaccard", with_kind=True)
+        assert kind == SEVERAL_MOTIONS, side
+        assert _midpoint_distance(floe[0], floe[-1], several, None) < 0.8 * _midpoint_distance(floe[0], floe[-1], one, None)
+        assert _midpoint_misfit(floe[0], floe[-1], several, None) > 0.85 * _midpoint_misfit(floe[0], floe[-1], one, None)
     # pairs one motion explains keep it
     y0, y1 = scene(), scene((6.0, -4.0))
     assert initial_flow(y0, y1, prior="multi-jaccard", with_kind=True)[1] == ONE_MOTION
 
 
+def test_transport_motion_carries_a_blob_where_it_went():
+    """The transport candidate on a floe moved (30, 8) px: its map is the translation shortened by the
+    unbalanced transport's mass relaxation (0.73 x), and DIS on the pair warped half-way along it gives the
+    rest.  The stabilised Sinkhorn used before returned a plan with 0.1 % of the mass left: (6, 2) px."""
+    from bench.cases import _blob_shape
+    from model.fieldinit import _transport_candidate
+    from model.transport_motion import transport_motion
+
+    a = np.roll(_blob_shape(128, 14, 0.24 * 128), (-12, -14), axis=(0, 1)).astype(np.float32)[None]
+    b = np.roll(a, (8, 30), axis=(1, 2))
+    mid = np.roll(a[0], (4, 15), axis=(0, 1)) > 0.5
+    raw, refined = transport_motion(a, b), _transport_candidate(a, b, 2.0)
+    for v, (lo, hi) in ((raw, (0.6, 1.05)), (refined, (0.9, 1.05))):
+        d = np.array([v[0][mid].mean(), v[1][mid].mean()])
+        assert lo * 30 < d[0] < hi * 30 and lo * 8 < d[1] < hi * 8, d
+
+
 def test_pieces_drifting_apart_leave_open_water_between_them():
     """The default (untrained) frames of the floe split: the pieces where the truth has them and open
-    water in the gaps (the stretch-weighted blend): IoU above 0.85 at every lead, above 0.89 on average
-    (entropic OT, the ot baseline, scores 0.91 on average here; without the stretch weights 0.81)."""
+    water in the gaps (the stretch-weighted blend): IoU above 0.86 at every lead, above 0.91 on average
+    (entropic OT, the ot baseline, scores 0.909 on average here; without the stretch weights 0.81)."""
     seq = _floe_split()
     n = len(seq) - 1
     r = train_pair(seq[0], seq[-1], config=cfg(iterations=0, steps=n), seed=0)
     out = generate_frames(r.model, seq[0], seq[-1], tile=128)
     ious = [_iou(out[j, 0], seq[j, 0]) for j in range(1, n)]
-    assert min(ious) > 0.85 and np.mean(ious) > 0.89, ious            # measured 0.868 / 0.903
+    assert min(ious) > 0.86 and np.mean(ious) > 0.91, ious            # measured 0.871 / 0.919
     # the cracks open from the first frames on (whole_stretch): without it the pieces stretched across
-    # them fill the early frames (IoU at lead 2 0.818 vs 0.868, ice area up to 1.088x the truth's)
+    # them fill the early frames (IoU at lead 2 0.830 vs 0.895, ice up to 1.14 x the truth's)
     area = [out[j, 0].mean() / seq[j, 0].mean() for j in range(1, n)]
-    assert max(abs(a - 1) for a in area) < 0.05, area                   # measured 1.037 at the worst lead
+    assert max(abs(a - 1) for a in area) < 0.06, area                   # measured 1.052 at the worst lead
     r = train_pair(seq[0], seq[-1], config=cfg(iterations=0, steps=n, whole_stretch=False), seed=0)
     before = generate_frames(r.model, seq[0], seq[-1], tile=128)
     assert _iou(before[2, 0], seq[2, 0]) < ious[1] - 0.03
-    assert max(before[j, 0].mean() / seq[j, 0].mean() for j in range(1, n)) > 1.07
+    assert max(before[j, 0].mean() / seq[j, 0].mean() for j in range(1, n)) > 1.1
     # a pair one motion explains is left as it was
     y0, y1 = scene(), scene((6.0, -4.0))
     same = [generate_frames(train_pair(y0, y1, config=cfg(iterations=0, whole_stretch=w), seed=0).model, y0, y1,
