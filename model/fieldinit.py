@@ -116,10 +116,10 @@ def _midpoint_distance(a, b, v, valid):
 # one-motion candidate's: the one motion is the simpler explanation, kept unless clearly worse.  Measured
 # (2026-11-26): the radar pair nearest to the line, fmi-north-1km-60min given as rain rate, at 0.95 (its
 # transport frames worse: 3.34 vs 3.16 dBZ on the dBZ pair, at 0.99); every other radar crop of the bench
-# and the held-out ones in dBZ and mm/h 1.00-2.1; pieces drifting apart 0.29-0.70 (bench/cases.py FLOES
-# and the floe split); the rotation 0.94 and the field of six small floes 0.93, both left to the one
-# motion (the field's frames are better so, IoU 0.905 vs 0.863; the rotation's transport frames were
-# better, MAE 1.17 vs 1.27, with the ice-like mean 1.11 x the truth's).
+# and the held-out ones, in dBZ and in mm/h, 0.99-2.1; pieces drifting apart 0.29-0.70 (bench/cases.py
+# FLOES and the floe split); the rotation 0.94 and the field of six small floes 0.93, both left to the one
+# motion (the field's frames are better so, IoU 0.905 vs 0.863; the rotation's transport frames had a
+# lower MAE, 1.17 vs 1.27, but their domain mean 1.11 x the truth's, 1.03 with the one motion).
 TRANSPORT_MARGIN = 0.9
 
 
