@@ -280,6 +280,8 @@ def synthetic_case(name, n=SYN_SIZE, steps=SYN_STEPS):
 
 # ----------------------------------------------------------------------------------------------- cache
 def _definition(name):
+    if name in FLOES:
+        return json.dumps([name, FLOES[name], SYN_SIZE, SYN_STEPS, 1])
     return json.dumps(RADAR.get(name, [name, SYN_SIZE, SYN_STEPS, 2]))  # bump the last number to rebuild
 
 

@@ -163,7 +163,8 @@ def blended_frames(model, x0, x1, flow=None, border=1.0, seen=None, several=0.0)
     ends = ends_kept(fwd, bwd) if with_ends else None
     out = [x0.float()]
     for j in range(1, n):
-        out.append(time_blend(fwd[j], bwd[j], j / n, occ, stretch, border, mask, ends, several).float())
+        out.append(time_blend(fwd[j], bwd[j], j / n, occ, stretch, border, mask, ends, several,
+                              getattr(cfg, "ends_squared", False)).float())
     out.append(x1.float())
     return torch.cat(out, 0)
 

@@ -214,7 +214,8 @@ class InBetweenNet(nn.Module):
             with_ends = self.uses_several and (torch.is_tensor(several) or several)  # 0: they change nothing
             ends = ends_kept(fwd, bwd) if with_ends else None
             for j in range(1, n):
-                mix = time_blend(fwd[j], bwd[j], j / n, occ, stretch, border, mask, ends, several)
+                mix = time_blend(fwd[j], bwd[j], j / n, occ, stretch, border, mask, ends, several,
+                                 getattr(cfg, "ends_squared", False))
                 z, base = mix[:, :1], mix[:, 1:]
                 out.append(self.decode(z, base) if cfg.residual_decoder else self.decoder(z))
         out.append(x1)

@@ -79,7 +79,8 @@ def _wrapper(model):
                 fwd, bwd = forward(x0c, steps), backward(x1c, steps)
                 ends = ends_kept(fwd, bwd) if several is not None else None
                 for j in range(1, n):
-                    out.append(time_blend(fwd[j], bwd[j], j / n, False, stretch, border, mask, ends, several))
+                    out.append(time_blend(fwd[j], bwd[j], j / n, False, stretch, border, mask, ends, several,
+                                          getattr(cfg, "ends_squared", False)))
                 out.append(x1)
                 return torch.cat(out, dim=1), torch.cat(disp, dim=1)
             z0 = net.encoder(x0)
@@ -93,7 +94,8 @@ def _wrapper(model):
                 bwd = backward(torch.cat([z1, x1c], 1), steps)
                 ends = ends_kept(fwd, bwd) if several is not None else None
                 for j in range(1, n):
-                    mix = time_blend(fwd[j], bwd[j], j / n, False, stretch, border, mask, ends, several)
+                    mix = time_blend(fwd[j], bwd[j], j / n, False, stretch, border, mask, ends, several,
+                                     getattr(cfg, "ends_squared", False))
                     z, base = mix[:, :1], mix[:, 1:]
                     out.append(self._decode(z, base) if cfg.residual_decoder else net.decoder(z))
             out.append(x1)

@@ -56,7 +56,7 @@ Two modes share one network family:
                 from outside the image (the validity mask is read at each departure point);
               - ``whole_stretch``: for a pair whose start has several motions (pieces drifting apart),
                 the blend weighs each end also by how much its content will be stretched over the whole
-                interval, so the cracks open from the first frame on.
+                interval (``ends_squared``: by its square), so the cracks open from the first frame on.
 """
 from dataclasses import dataclass, asdict, fields as dc_fields
 
@@ -142,6 +142,7 @@ class TrainConfig:
     whole_stretch: bool = False     # with stretch_blend: for a pair whose start has several motions
                                     # (pieces drifting apart), each end's weight is also at most the area
                                     # its content keeps over the whole interval (advection.time_blend)
+    ends_squared: bool = False      # with whole_stretch: that area squared (False: files from before)
     occlusion_blend: bool = False   # accurate mode: weight each end by whether its trajectory stayed
                                     # inside the image (measured worse on FMI: 3.22 vs 3.12 dBZ, so off)
     # accurate mode, issue 10 (defaults here keep the behaviour of model files written before them)
@@ -204,7 +205,7 @@ def _mode_defaults(mode):
                 train_decoder=False, lambda_cons=1.0, residual_scale=5.0, iterations=0,
                 sample_once=True, residual_smooth=24.0, loss="multiscale", keep_if_better=True,
                 flow_prior="multi-jaccard", stretch_blend=True, residual_form="solenoidal", border_trust=True,
-                gaps_as_border=True, whole_stretch=True, flow_log_view=True)
+                gaps_as_border=True, whole_stretch=True, ends_squared=True, flow_log_view=True)
 
 
 def make_config(preset="fast", mode="accurate", **overrides):

@@ -53,7 +53,7 @@ def _spread(points, values, weights, sh, sw, sigma):
     return np.stack(field)
 
 
-def transport_motion(a, b, side=SIDE):
+def transport_motion(a, b, side=SIDE, stabilized=False):
     """a, b: (C, H, W) finite, invalid pixels already filled; returns the displacement (2, H, W) in pixels
     over the interval (Eulerian at mid-interval, a(p − v/2) ≈ b(p + v/2)), before any DIS refinement,
     or None when either image has no mass to transport, or when POT is not installed (the plain CUDA
@@ -73,7 +73,7 @@ def transport_motion(a, b, side=SIDE):
     total = 0.5 * (ma.sum() + mb.sum())
     if ma.sum() <= 0 or mb.sum() <= 0:
         return None
-    floor = 1e-9 / ma.size  # the log-stabilised Sinkhorn takes log(mass): no exact zeros
+    floor = 1e-9 / ma.size  # no exact zeros: the iterations divide by the masses (the stabilised ones take their log)
     ma, mb = ma.ravel() / total + floor, mb.ravel() / total + floor
     yy, xx = np.mgrid[0:sh, 0:sw]
     cells = np.stack([xx.ravel(), yy.ravel()], 1).astype(np.float64)
@@ -82,11 +82,12 @@ def transport_motion(a, b, side=SIDE):
     reg = 2.0 * (BLUR_CELLS / n) ** 2                              # Gibbs kernel exp(−d²/reg): σ = BLUR_CELLS
     with warnings.catch_warnings():   # a start refined by DIS needs no 1e-7 convergence: no warning to users
         warnings.simplefilter("ignore")
-        # the translation-invariant iterations: "sinkhorn_stabilized" at this blur returned a plan that
-        # had dropped almost all mass (0.1 % left on a blob moved (30, 8) px: the map it gave was (6, 2))
-        plan = ot.unbalanced.sinkhorn_unbalanced(ma, mb, cost, reg, REACH ** 2,
-                                                 method="sinkhorn_translation_invariant", numItermax=2000,
-                                                 stopThr=1e-7)
+        # the translation-invariant iterations: "sinkhorn_stabilized" (``stabilized``: flow prior "multi",
+        # files from before) at this blur returns a plan that has dropped almost all mass (0.1 % left on a
+        # blob moved (30, 8) px: the map it gives is (6, 2))
+        method = "sinkhorn_stabilized" if stabilized else "sinkhorn_translation_invariant"
+        plan = ot.unbalanced.sinkhorn_unbalanced(ma, mb, cost, reg, REACH ** 2, method=method,
+                                                 numItermax=2000, stopThr=1e-7)
     plan = np.nan_to_num(plan)
     out_mass, in_mass = plan.sum(1), plan.sum(0)
     keep0, keep1 = out_mass > 1e-9 * out_mass.max(), in_mass > 1e-9 * in_mass.max()
