@@ -192,15 +192,15 @@ def floe_breakup(name, n=SYN_SIZE, steps=SYN_STEPS):
 
     parts, moves = _floe_pieces(n, name)
     c = (n - 1) / 2
+    centres = [np.nonzero(part) for part in parts]
+    centres = [(yy.mean(), xx.mean()) for yy, xx in centres]
+    centred = [shift(part.astype(np.float32), (c - cy, c - cx), order=1) for part, (cy, cx) in zip(parts, centres)]
     seq = []
     for t in np.arange(steps + 1) / steps:
         frame = np.zeros((n, n), np.float32)
-        for part, (dx, dy, deg) in zip(parts, moves):
-            yy, xx = np.nonzero(part)
-            p = shift(part.astype(np.float32), (c - yy.mean(), c - xx.mean()), order=1)
+        for p, (cy, cx), (dx, dy, deg) in zip(centred, centres, moves):
             p = rotate_image(p, deg * t)
-            frame = np.maximum(frame, shift(p, (yy.mean() - c + dy * t, xx.mean() - c + dx * t), order=1,
-                                            mode="constant"))
+            frame = np.maximum(frame, shift(p, (cy - c + dy * t, cx - c + dx * t), order=1, mode="constant"))
         seq.append((frame > 0.5).astype(np.float32))
     return {"seq": np.stack(seq)[:, None], "valid": np.ones((n, n), bool), "kind": "binary",
             "about": f"floe breakup, {len(parts)} pieces"}

@@ -89,11 +89,17 @@ def _midpoint_misfit(a, b, v, valid):
     the disagreement of the frames at mid-interval, which no flexible warp can hide the way it hides an
     endpoint misfit (a wrong field still maps every floe pixel of one end onto *some* floe pixel of the
     other)."""
-    from .flow import warp
     m = np.ones(a.shape[-2:], bool) if valid is None else valid
     if not m.any():
         return 0.0
-    return float(np.abs(warp(a, -v / 2) - warp(b, v / 2)).mean(axis=0)[m].mean())
+    p, q = _half_way(a, b, v)
+    return float(np.abs(p - q).mean(axis=0)[m].mean())
+
+
+def _half_way(a, b, v):
+    """Each end carried half-way along v towards the other (the frames at mid-interval)."""
+    from .flow import warp
+    return warp(a, -v / 2), warp(b, v / 2)
 
 
 def _midpoint_distance(a, b, v, valid):
@@ -104,10 +110,9 @@ def _midpoint_distance(a, b, v, valid):
     border): a wrong shift of 48 px on bench/cases.py's floe split, locked onto one piece, disagrees nearly
     as little as the transport candidate (0.134 vs 0.122; 0.91-0.97 x at transport grids of 20-48 cells,
     and the wrong way round with the solver before); relative to what stays, 0.53 vs 0.37."""
-    from .flow import warp
     m = np.ones(a.shape[-2:], bool) if valid is None else valid
     lo = float(min(a[:, m].min(), b[:, m].min())) if m.any() else 0.0
-    p, q = warp(a - lo, -v / 2), warp(b - lo, v / 2)
+    p, q = _half_way(a - lo, b - lo, v)
     there = float(np.maximum(p, q).mean(axis=0)[m].sum())
     return float(np.abs(p - q).mean(axis=0)[m].sum()) / there if there > 0 else 0.0
 
@@ -211,12 +216,11 @@ def _transport_candidate(af, bf, smooth, stabilized=False):
     """The optimal-transport start (model/transport_motion.py) refined by DIS on the pair warped half-way
     towards each other along it; None when there is nothing to transport, or without POT (a plain CUDA
     node for the GPU check has none: there the start is the single-motion one)."""
-    from .flow import warp
     from .transport_motion import transport_motion
     v = transport_motion(af, bf, stabilized=stabilized)
     if v is None:
         return None
-    return np.ascontiguousarray(v + _dis_pair(warp(af, -v / 2), warp(bf, v / 2), None, smooth), dtype=np.float32)
+    return np.ascontiguousarray(v + _dis_pair(*_half_way(af, bf, v), None, smooth), dtype=np.float32)
 
 
 PRIORS = ("auto", "multi", "multi-jaccard", "shift", "none")
