@@ -117,6 +117,24 @@ def test_heldout_cases_are_apart_and_hold_rain():
             assert (end[c["valid"]] >= 20).mean() > 0.02, name
 
 
+def test_whole_composites_are_apart_and_whole():
+    """--cases whole selects the whole composites, none of them in the 17 or the held-out crops; each is the
+    source's whole extent at its block size (nodata outside the coverage left out, not cropped away)."""
+    from bench.quality import select_cases
+
+    assert select_cases(["whole"], False) == list(C.WHOLE)
+    assert not set(C.WHOLE) & set(C.ALL + C.HELDOUT)
+    if not C.list_frames("fmi") or not C.list_frames("mch"):
+        pytest.skip(f"no radar data at {C.DATA}")
+    cases = C.load_cases(["whole-mch-1km-30min", "whole-fmi-2km-60min-a"], cache=None)
+    mch, fmi = cases["whole-mch-1km-30min"], cases["whole-fmi-2km-60min-a"]
+    assert mch["seq"].shape == (7, 1, 640, 710) and fmi["seq"].shape == (13, 1, 7316 // 8, 4963 // 8)
+    for c in (mch, fmi):
+        assert 0.2 < c["valid"].mean() < 1.0                      # the coverage, with nodata around it
+        v = c["seq"][:, 0][:, c["valid"]]
+        assert v.min() >= C.FLOOR_DBZ and 20 < v.max() < 80
+
+
 def test_bench_runs_end_to_end_on_a_tiny_case(tmp_path, capsys):
     from bench import quality
 
