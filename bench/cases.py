@@ -92,6 +92,12 @@ WHOLE = {
     "whole-fmi-2km-60min-a": ("fmi", 0, 12, 8),
     "whole-fmi-2km-60min-b": ("fmi", 24, 12, 8),
 }
+# More known-truth motions, apart from ALL: a stationary field whose speed varies across the flow (shear: the
+# x-speed grows linearly with the row, ±40 px at the top and bottom over the interval) and one that squeezes
+# the echoes towards a line (convergence: x-speed −k (x − centre), content 1.4 × narrower at the end).  The
+# truth is the field at each frame's departure points, exactly (the echoes keep their values along their
+# paths, as the model's advection assumes).
+MORE_SYNTHETIC = ["syn-shear", "syn-convergence"]
 QUICK = ["fmi-core-250m-15min", "mch-cells-1km-15min", "syn-shift-texture", "syn-floe-split"]
 SYN_SIZE, SYN_STEPS = 128, 8
 
@@ -307,12 +313,39 @@ def synthetic_case(name, n=SYN_SIZE, steps=SYN_STEPS):
     return {"seq": np.asarray(seq, np.float32)[:, None], "valid": valid, "kind": kind, "about": about}
 
 
+def flow_case(name, n=SYN_SIZE, steps=SYN_STEPS):
+    """MORE_SYNTHETIC's cases: textured rain sampled at the exact departure points of a stationary flow."""
+    from scipy.ndimage import map_coordinates
+
+    from model.synthetic import rain_field
+
+    pad = n // 2
+    big = np.maximum(rain_field(n + 2 * pad, n + 2 * pad, seed=11 if name == "syn-shear" else 13), 0)
+    y, x = np.mgrid[0:n, 0:n].astype(np.float64)
+    c = (n - 1) / 2
+    seq = []
+    for t in np.arange(steps + 1) / steps:
+        if name == "syn-shear":          # u = s (y − c), v = 0: x0 = x − s (y − c) t
+            x0, y0 = x - 80.0 / n * (y - c) * t, y
+            about = "shear, ±40 px at the top and bottom"
+        elif name == "syn-convergence":  # u = −k (x − c): x(t) = c + (x0 − c) e^(−k t)
+            x0, y0 = c + (x - c) * 1.4 ** t, y
+            about = "convergence towards the middle column, 1.4 x narrower"
+        else:
+            raise ValueError(f"unknown synthetic case {name!r}")
+        seq.append(map_coordinates(big, [y0 + pad, x0 + pad], order=3, mode="nearest"))
+    seq = np.maximum(np.stack(seq), 0).astype(np.float32)[:, None]
+    return {"seq": seq, "valid": np.ones((n, n), bool), "kind": "radar", "about": about}
+
+
 # ----------------------------------------------------------------------------------------------- cache
 def _definition(name):
     if name in FLOES:
         return json.dumps([name, FLOES[name], SYN_SIZE, SYN_STEPS, 1])
     if name in WHOLE:
         return json.dumps([name, WHOLE[name], 1])
+    if name in MORE_SYNTHETIC:
+        return json.dumps([name, SYN_SIZE, SYN_STEPS, 1])
     return json.dumps(RADAR.get(name, [name, SYN_SIZE, SYN_STEPS, 2]))  # bump the last number to rebuild
 
 
@@ -331,7 +364,7 @@ def load_cases(names=ALL, data=DATA, cache=CACHE, log=print):
             continue
         try:
             case = (radar_case(name, data) if name in RADAR or name in WHOLE else floe_breakup(name) if name in FLOES
-                    else synthetic_case(name))
+                    else flow_case(name) if name in MORE_SYNTHETIC else synthetic_case(name))
         except FileNotFoundError as exc:
             log(f"bench: skipping {name}: {exc}")
             continue
