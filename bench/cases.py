@@ -14,8 +14,9 @@ Synthetic (128 x 128, 8 steps, model/synthetic.py): large displacement of a text
 shape, rotation, a floe splitting into pieces that drift apart (binary), growth and decay, and inflow and
 outflow at the border (a window sliding over a larger field).
 
-Every case of ALL is at most 256 x 256 pixels so that the whole benchmark stays minutes, not hours; WHOLE
-(``--cases whole``, apart) are whole composites as a user would give them.
+Every case of ALL is at most 256 x 256 pixels so that the whole benchmark stays minutes, not hours.  Kept apart
+from ALL, run by name: FLOES (``--cases syn-floes``, more floe breakups), WHOLE (``--cases whole``, whole
+composites as a user would give them) and MORE_SYNTHETIC (``--cases syn-shear syn-convergence``).
 ``load_cases`` caches the arrays in ``bench-output/cases.npz`` (rebuilt when a case's definition changes).
 """
 import glob
