@@ -180,6 +180,8 @@ def _scene_size(source, data=DATA):
     if not files:
         raise FileNotFoundError(f"no frames in {Path(data) / _SOURCES[source][0]}")
     ds = gdal.Open(files[0])
+    if ds is None:
+        raise FileNotFoundError(f"cannot read {files[0]}")
     return ds.RasterYSize, ds.RasterXSize
 
 
