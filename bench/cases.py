@@ -322,21 +322,20 @@ def flow_case(name, n=SYN_SIZE, steps=SYN_STEPS):
 
     from model.synthetic import rain_field
 
-    pad = n // 2
-    big = np.maximum(rain_field(n + 2 * pad, n + 2 * pad, seed=11 if name == "syn-shear" else 13), 0)
     y, x = np.mgrid[0:n, 0:n].astype(np.float64)
     c = (n - 1) / 2
-    seq = []
-    for t in np.arange(steps + 1) / steps:
-        if name == "syn-shear":          # u = s (y − c), v = 0: x0 = x − s (y − c) t
-            x0, y0 = x - 80.0 / n * (y - c) * t, y
-            about = "shear, ±40 px at the top and bottom"
-        elif name == "syn-convergence":  # u = −k (x − c): x(t) = c + (x0 − c) e^(−k t)
-            x0, y0 = c + (x - c) * 1.4 ** t, y
-            about = "convergence towards the middle column, 1.4 x narrower"
-        else:
-            raise ValueError(f"unknown synthetic case {name!r}")
-        seq.append(map_coordinates(big, [y0 + pad, x0 + pad], order=3, mode="nearest"))
+    if name == "syn-shear":          # u = s (y − c), v = 0: the column at time t came from x − s (y − c) t
+        seed, about = 11, "shear, ±40 px at the top and bottom"
+        departure = lambda t: x - 80.0 / n * (y - c) * t  # noqa: E731
+    elif name == "syn-convergence":  # u = −k (x − c): x(t) = c + (x0 − c) e^(−k t), e^k = 1.4
+        seed, about = 13, "convergence towards the middle column, 1.4 x narrower"
+        departure = lambda t: c + (x - c) * 1.4 ** t  # noqa: E731
+    else:
+        raise ValueError(f"unknown synthetic case {name!r}")
+    pad = n // 2
+    big = np.maximum(rain_field(n + 2 * pad, n + 2 * pad, seed=seed), 0)
+    seq = [map_coordinates(big, [y + pad, departure(t) + pad], order=3, mode="nearest")
+           for t in np.arange(steps + 1) / steps]
     seq = np.maximum(np.stack(seq), 0).astype(np.float32)[:, None]
     return {"seq": seq, "valid": np.ones((n, n), bool), "kind": "radar", "about": about}
 
@@ -350,6 +349,17 @@ def _definition(name):
     if name in MORE_SYNTHETIC:
         return json.dumps([name, SYN_SIZE, SYN_STEPS, 1])
     return json.dumps(RADAR.get(name, [name, SYN_SIZE, SYN_STEPS, 2]))  # bump the last number to rebuild
+
+
+def _build(name, data=DATA):
+    """A case from its definition (the data read or the sequence made)."""
+    if name in RADAR or name in WHOLE:
+        return radar_case(name, data)
+    if name in FLOES:
+        return floe_breakup(name)
+    if name in MORE_SYNTHETIC:
+        return flow_case(name)
+    return synthetic_case(name)
 
 
 def load_cases(names=ALL, data=DATA, cache=CACHE, log=print):
@@ -366,8 +376,7 @@ def load_cases(names=ALL, data=DATA, cache=CACHE, log=print):
             cases[name] = stored[name]
             continue
         try:
-            case = (radar_case(name, data) if name in RADAR or name in WHOLE else floe_breakup(name) if name in FLOES
-                    else flow_case(name) if name in MORE_SYNTHETIC else synthetic_case(name))
+            case = _build(name, data)
         except FileNotFoundError as exc:
             log(f"bench: skipping {name}: {exc}")
             continue
