@@ -42,8 +42,10 @@ Two modes share one network family:
               - by default no iterations at all: measured on held-out frames, the learned residual did
                 not beat its start on real radar (see _mode_defaults), so the default is the start;
               - the initial motion itself falls back to none when it explains the change worse than
-                standing still (model/fieldinit.py), and ``flow_prior="multi-jaccard"`` adds a candidate from
-                optimal transport for pairs with several motions (a floe splitting into pieces);
+                standing still (model/fieldinit.py), and ``flow_prior="multi-linear"`` adds a candidate from
+                optimal transport for pairs with several motions (a floe splitting into pieces) and one
+                linear motion of the whole scene, a turn, shear, stretch and shift (DIS measured a third
+                of a 40° turn);
               - ``stretch_blend``: where one end's content is stretched along its trajectories (the gap
                 opening between pieces that drift apart), the blend trusts the other end;
               - ``residual_form="solenoidal"``: a trained residual is the curl of a stream function,
@@ -64,7 +66,8 @@ PRESET_NAMES = ["fast", "paper-example-1", "paper-example-2", "paper-example-3"]
 MODE_NAMES = ["accurate", "paper"]
 LOSS_NAMES = ["mse", "multiscale"]
 RESIDUAL_FORMS = ["free", "solenoidal"]
-FLOW_PRIORS = ["auto", "multi", "multi-jaccard", "shift", "none"]  # model/fieldinit.PRIORS (no numpy import here)
+# model/fieldinit.PRIORS (no numpy import here)
+FLOW_PRIORS = ["auto", "multi", "multi-jaccard", "multi-linear", "shift", "none"]
 
 # The seed's Tables 2-4 (see DESIGN.md) plus the CPU-friendly "fast" preset.
 _PRESETS = {
@@ -123,7 +126,8 @@ class TrainConfig:
     flow_smooth: float = 2.0        # Gaussian sigma (px) applied to the initial flow
     flow_prior: str = "auto"        # how the initial flow is found (model/fieldinit.initial_flow): "auto"
                                     # (files from before), "multi" (+ the optimal-transport candidate),
-                                    # "multi-jaccard" (that candidate judged relative to the content)
+                                    # "multi-jaccard" (that candidate judged relative to the content),
+                                    # "multi-linear" (+ a linear-motion candidate)
     flow_log_view: bool = False     # measure the initial flow on a log scale where the values are
                                     # heavy-tailed, e.g. rain rates (fieldinit.motion_view; False: files
                                     # from before, the values' own scale)
@@ -204,7 +208,7 @@ def _mode_defaults(mode):
     return dict(flow_init=True, bidirectional=True, residual_decoder=True, patch_norm=False,
                 train_decoder=False, lambda_cons=1.0, residual_scale=5.0, iterations=0,
                 sample_once=True, residual_smooth=24.0, loss="multiscale", keep_if_better=True,
-                flow_prior="multi-jaccard", stretch_blend=True, residual_form="solenoidal", border_trust=True,
+                flow_prior="multi-linear", stretch_blend=True, residual_form="solenoidal", border_trust=True,
                 gaps_as_border=True, whole_stretch=True, ends_squared=True, flow_log_view=True)
 
 

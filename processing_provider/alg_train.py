@@ -37,14 +37,15 @@ class TrainAlgorithm(InBetweenAlgorithm):
         "STEPS": "How many equal steps lead from the first to the second image: 10 gives 9 frames in between "
                  "(11 frames with both ends).",
         "PRESET": "fast: a small network for a CPU. paper-example-1/2/3: the published network sizes (GPU).",
-        "MODE": "accurate (recommended): starts from a classical motion estimate and blends the motion from both "
+        "MODE": "accurate (recommended): starts from a classical motion estimate (one motion, a turn of the whole "
+                "scene, or pieces each moving its own way; the log says which) and blends the motion from both "
                 "ends. paper: the method exactly as published.",
         "ITERATIONS": "Training iterations; empty: as the preset says. In accurate mode that is 0: the model is its "
                       "motion estimate, which measured as good on held-out radar frames; more than 0 trains a "
-                      "large-scale correction of the motion (it helps where the motion turns, such as a "
-                      "rotation), kept only if it makes the two images agree clearly better in between and fits "
-                      "them no worse; not at all when the motion estimate has several motions (pieces drifting "
-                      "apart).",
+                      "large-scale correction of the motion, kept only if it makes the two images agree clearly "
+                      "better in between and fits them no worse; not at all when the motion estimate is one "
+                      "linear motion of the whole scene (a turn, a shear) or has several motions (pieces "
+                      "drifting apart).",
         "BATCH_SIZE": "Image patches per iteration; empty: from the preset.",
         "PATCH_SIZE": "Side of the square image patches trained on, in pixels; empty: from the preset.",
         "STRIDE": "Distance between patch positions, in pixels; empty: from the preset.",

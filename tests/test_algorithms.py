@@ -254,12 +254,31 @@ def test_training_feedback_is_one_line_per_report_with_elapsed_time_and_eta(trai
                       **dict(TRAIN, ITERATIONS=40)), feedback=feedback)
     lines = [i for i in feedback.infos if i.startswith("Iteration ")]
     assert len(lines) == 20  # every 2nd of 40 iterations, one line each
-    assert re.fullmatch(r"Iteration 2/40 · error [0-9.e+-]+ · \d+ s, \d+ s left", lines[0]), lines[0]
-    assert re.fullmatch(r"Iteration 40/40 · error [0-9.e+-]+ · \d+ s", lines[-1]), lines[-1]
+    span = r"(?:\d+ h \d+ min|\d+ min \d+ s|\d+ s)"   # base.elapsed (minutes on a loaded machine)
+    assert re.fullmatch(rf"Iteration 2/40 · error [0-9.e+-]+ · {span}, {span} left", lines[0]), lines[0]
+    assert re.fullmatch(rf"Iteration 40/40 · error [0-9.e+-]+ · {span}", lines[-1]), lines[-1]
     # the motion estimate moves the bar before the first iteration (it used to sit at 0 %)
     motion = [p for p in progress if 0 < p <= 5]
     assert motion and progress.index(motion[-1]) < progress.index(next(p for p in progress if p > 5))
     assert any(i.startswith("Estimating the motion: ") for i in feedback.infos)
+
+
+def test_training_says_when_the_pair_turns(provider, tmp_path):
+    """What a user reads when the start found a turn (fieldinit's linear candidate): bench/cases.py's rotation,
+    textured rain turned 40° counter-clockwise in an hour, through inbetween:train with its defaults."""
+    import re
+    from bench.cases import synthetic_case
+    from helpers import collecting_feedback, write_geotiff
+
+    rot = synthetic_case("syn-rotation")["seq"]
+    first = write_geotiff(tmp_path / "first.tif", rot[0], when="2016:07:11 22:00:00")
+    second = write_geotiff(tmp_path / "second.tif", rot[-1], when="2016:07:11 23:00:00")
+    feedback = collecting_feedback()
+    run("train", dict(FIRST=first, SECOND=second, OUTPUT_MODEL=str(tmp_path / "turn.inbetween"), STEPS=8),
+        feedback=feedback)
+    said = [i for i in feedback.infos if i.startswith("Estimating the motion: done")]
+    turn = re.search(r"one linear motion \(turning (-?[0-9.]+)° counter-clockwise", said[-1] if said else "")
+    assert turn and abs(float(turn.group(1)) - 40.0) < 1.0, said
 
 
 # ---------------------------------------------------------------------------------------------- modeler

@@ -138,7 +138,8 @@ def test_whole_composites_are_apart_and_whole():
 def test_shear_and_convergence_are_exact_and_followed():
     """MORE_SYNTHETIC's truth is the flow's own: the shear leaves its middle row in place and moves the rows
     ±40 px at the top and bottom; the convergence keeps its middle column and narrows the content 1.4 x.
-    The default follows both far better than optical flow (measured MAE 1.42 vs 2.70 and 0.18 vs 0.37)."""
+    The default follows both far better than optical flow (measured MAE 0.09 vs 2.70 and 0.18 vs 0.37; the
+    shear 1.42 before the start's linear candidate, imageadvection 0.80)."""
     from scipy.ndimage import shift
 
     from bench.quality import run_method, select_cases
@@ -160,7 +161,7 @@ def test_shear_and_convergence_are_exact_and_followed():
         squeezed = np.interp(mid + 1.4 * (x - mid), x, c[0, row])
         assert np.abs(squeezed - c[-1, row])[inner].mean() < 0.1 * c[0, row].mean() + 0.05, row
         assert np.abs(c[0, row] - c[-1, row])[inner].mean() > 0.1 * c[0, row].mean()   # it did move
-    for case, bound in ((shear, 1.6), (conv, 0.25)):
+    for case, bound in ((shear, 0.3), (conv, 0.25)):
         seq, valid = case["seq"], case["valid"]
         n_steps = len(seq) - 1
         ours = np.asarray(run_method("accurate:iterations=0", seq[0], seq[-1], n_steps, valid))

@@ -334,17 +334,21 @@ def test_rain_rate_frames_match_the_dbz_ones_on_radar():
 
 
 @pytest.mark.realdata
-def test_sea_ice_texture_turned_and_moved_is_followed():
-    """Known truth on real SAR texture: the Sentinel-1 scene turned by 8° about its centre and moved by
-    (20, −12) px over the interval (256 × 256 crop, 4 steps).  The default frames are within 10 % of the
-    linear blend's error at every lead (measured 5 %: MAE 0.72–0.94 of 255 grey levels against 14–17) and
-    the field gives the motion's displacement within 1.5 px on average (measured 0.14 px of 26)."""
+@pytest.mark.parametrize("deg, frame_share, field_px", [(8.0, 0.1, 1.5), (45.0, 0.5, 2.5)])
+def test_sea_ice_texture_turned_and_moved_is_followed(deg, frame_share, field_px):
+    """Known truth on real SAR texture: the Sentinel-1 scene turned by ``deg`` about its centre and moved by
+    (20, −12) px over the interval (256 × 256 crop, 4 steps).  The default frames are within
+    ``frame_share`` of the linear blend's error at every lead and the field gives the motion's
+    displacement within ``field_px`` on average.  Measured at 8°: 5 % (MAE 0.72–0.94 of 255 grey levels
+    against 14–17), 0.04 px of 25.  At 45° the start's linear candidate (fieldinit._linear_candidate) finds
+    the turn: 32–43 %, 1.4 px of 70 (DIS alone, ``flow_prior="multi-jaccard"``: 133–142 %, 129 px; the 4
+    steps' first-order trajectories cost the frames more than the field's error)."""
     import cv2
     from osgeo import gdal
 
     folder = shared_data("sentinel1-sea-ice-2020-03")
     img = gdal.Open(str(folder / "Sentinel1_HH_Sigma0_2020-03-19T16_01Z.png")).ReadAsArray()[0].astype(np.float32)
-    n, deg, d = 256, 8.0, (20.0, -12.0)
+    n, d = 256, (20.0, -12.0)
 
     def frame(t):
         m = cv2.getRotationMatrix2D((450.0, 450.0), deg * t, 1.0)   # counter-clockwise on screen
@@ -361,7 +365,7 @@ def test_sea_ice_texture_turned_and_moved_is_followed():
     for j in range(1, N):
         t = j / N
         linear = mae(((1 - t) * x0 + t * x1)[inner], truth[j][inner])
-        assert mae(out[j][inner], truth[j][inner]) < 0.1 * linear, j
+        assert mae(out[j][inner], truth[j][inner]) < frame_share * linear, j
     # the steps' displacements summed at fixed pixels, against the motion's velocity integrated there: content
     # at p at time t moves with ω × (p − c − d t) + d (turning about the centre, which itself moves by d t)
     f = advection_fields(r.model, x0, x1).sum(axis=0)
@@ -370,7 +374,7 @@ def test_sea_ice_texture_turned_and_moved_is_followed():
     tu = om * (y - c - d[1] / 2) + d[0]                              # counter-clockwise on screen, y down
     tv = -om * (x - c - d[0] / 2) + d[1]
     err = np.hypot(f[0] - tu, f[1] - tv)[16:-16, 16:-16]
-    assert err.mean() < 1.5, err.mean()
+    assert err.mean() < field_px, err.mean()
 
 
 def _floe_split():
@@ -433,6 +437,57 @@ def test_several_motions_are_judged_relative_to_the_content(monkeypatch):
     # pairs one motion explains keep it
     y0, y1 = scene(), scene((6.0, -4.0))
     assert initial_flow(y0, y1, prior="multi-jaccard", with_kind=True)[1] == ONE_MOTION
+
+
+def test_a_turn_and_a_shear_are_found_as_one_linear_motion():
+    """bench/cases.py's rotation (textured rain turned 40° about the centre, 128 px, 8 steps): DIS both ways
+    measures a third of the turn (the start of ``"multi-jaccard"``, 31 px off the turning field on
+    average where there is rain); the linear candidate of ``"multi-linear"`` (the default) finds it
+    (measured 0.06 px) and says so; its frames score MAE 0.14 instead of 1.27 (pysteps-vet 0.95).  The
+    shear (x-speed growing linearly down the rows, ±40 px at the top and bottom) had the transport start
+    (MAE 1.42; imageadvection 0.80); as one linear motion 0.09.  A shift stays a shift, and pieces drifting
+    apart keep the transport start."""
+    from bench.cases import flow_case, synthetic_case
+    from model.fieldinit import LINEAR_MOTION, SEVERAL_MOTIONS, initial_flow, pair_start
+
+    rot = synthetic_case("syn-rotation")["seq"]
+    n = rot.shape[-1]
+    y, x = np.mgrid[0:n, 0:n].astype(np.float64)
+    c, om = (n - 1) / 2, np.deg2rad(40.0)
+    tu, tv = om * (y - c), -om * (x - c)            # counter-clockwise on screen, y down
+    there = (rot[0, 0] > 0) | (rot[-1, 0] > 0)
+    said = []
+    start = pair_start(rot[0], rot[-1], prior="multi-linear", log_view=True,
+                       progress=lambda f, what: said.append(what))
+    old = pair_start(rot[0], rot[-1], prior="multi-jaccard", log_view=True)
+    err = np.hypot(start.flow[0] - tu, start.flow[1] - tv)[there].mean()
+    err_old = np.hypot(old.flow[0] - tu, old.flow[1] - tv)[there].mean()
+    assert start.kind == LINEAR_MOTION and err < 1.0 and err_old > 10.0, (err, err_old)
+    turn = said[-1].split("turning ")[1].split("°")[0] if "one linear motion (turning " in said[-1] else "nan"
+    assert abs(float(turn) - 40.0) < 1.0 and "× 1.00 and × 1.00" in said[-1], said[-1]
+    r = train_pair(rot[0], rot[-1], config=make_config("fast", "accurate", steps=len(rot) - 1), seed=0)
+    out = generate_frames(r.model, rot[0], rot[-1])
+    assert np.mean([mae(out[j], rot[j]) for j in range(1, len(rot) - 1)]) < 0.3
+    said = []   # and not trained on: a learned correction made it worse (MAE 0.14 -> 0.15, seeds 0-2)
+    train_pair(rot[0], rot[-1], config=make_config("fast", "accurate", steps=len(rot) - 1, iterations=5), seed=0,
+               log=said.append)
+    assert any(m.startswith("Not trained (5 iterations asked): the initial motion is one linear") for m in said)
+    # the shear: the field the truth was made with (bench/cases.py flow_case), over the whole interval (the
+    # linear start 0.3 px off it where it rains, the transport start of "multi-jaccard" 11.9 px)
+    case = flow_case("syn-shear")
+    shear = case["seq"]
+    start = pair_start(shear[0], shear[-1], prior="multi-linear", log_view=True)
+    truth = 80.0 * (y - c) / n                        # x-displacement over the interval, 0 in y
+    rain = (shear[0, 0] > 0) | (shear[-1, 0] > 0)
+    assert start.kind == LINEAR_MOTION
+    assert np.hypot(start.flow[0] - truth, start.flow[1])[rain].mean() < 1.5
+    # no turn to find: a shift stays a shift (measured 0.005 px where the blobs are)
+    y0, y1 = scene(), scene((6.0, -4.0))
+    blobs = (y0[0] > 0.05) | (y1[0] > 0.05)
+    shift = initial_flow(y0, y1, prior="multi-linear")
+    assert np.hypot(shift[0] - 6.0, shift[1] + 4.0)[blobs].mean() < 0.1
+    floe = _floe_split()
+    assert initial_flow(floe[0], floe[-1], prior="multi-linear", with_kind=True)[1] == SEVERAL_MOTIONS
 
 
 def test_transport_motion_carries_a_blob_where_it_went():
