@@ -340,7 +340,7 @@ def test_sea_ice_texture_turned_and_moved_is_followed(deg, frame_share, field_px
     (20, −12) px over the interval (256 × 256 crop, 4 steps).  The default frames are within
     ``frame_share`` of the linear blend's error at every lead and the field gives the motion's
     displacement within ``field_px`` on average.  Measured at 8°: 5 % (MAE 0.72–0.94 of 255 grey levels
-    against 14–17), 0.04 px of 25.  At 45° the start's linear candidate (fieldinit._linear_candidate) finds
+    against 14–17), 0.05 px of 25.  At 45° the start's linear candidate (fieldinit._linear_candidate) finds
     the turn: 32–43 %, 1.4 px of 70 (DIS alone, ``flow_prior="multi-jaccard"``: 133–142 %, 129 px; the 4
     steps' first-order trajectories cost the frames more than the field's error)."""
     import cv2
