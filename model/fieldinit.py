@@ -17,13 +17,19 @@ took the held-out MAE from 3.65 to 3.11 dBZ (crop 1) and from 3.26 to 2.57 dBZ (
 import numpy as np
 
 
-def _shift_image(img, d):
-    """Content moved by +d (pixels, (x, y)), borders replicated."""
+def _warp_affine(img, m, inverse=False):
+    """Each band of img (C, H, W) carried by the affine map m (2 × 3, pixels: content at x goes to m x;
+    ``inverse``: content at m x comes to x), bilinear, borders replicated."""
     import cv2
     h, w = img.shape[-2:]
-    m = np.float32([[1, 0, d[0]], [0, 1, d[1]]])
-    return np.stack([cv2.warpAffine(c, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-                     for c in img])
+    flags = cv2.INTER_LINEAR | (cv2.WARP_INVERSE_MAP if inverse else 0)
+    m = np.asarray(m, dtype=np.float32)
+    return np.stack([cv2.warpAffine(c, m, (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE) for c in img])
+
+
+def _shift_image(img, d):
+    """Content moved by +d (pixels, (x, y)), borders replicated."""
+    return _warp_affine(img, [[1, 0, d[0]], [0, 1, d[1]]])
 
 
 def _coarse(a, b, valid, target):
@@ -265,20 +271,12 @@ def _turn_starts(a, shift, f):
             yield np.concatenate([rot, (centre - rot @ centre + np.array(d) / f)[:, None]], axis=1).astype(np.float32)
 
 
-def global_rigid(a, b, valid=None, shift=(0.0, 0.0), target=128):
-    """The rigid motion (a turn and a shift) that best carries a onto b: the (2, 3) matrix W, in pixels, with
-    b(W x) ≈ a(x), by ECC at the shift search's resolution from turns every 30° (_turn_starts); None where
-    it does not converge.  a, b: (C, H, W) finite arrays; ``valid``: (H, W) bool or None."""
-    import cv2
-    ac, bc, v, f = _coarse(a, b, valid, target)
-    w = _ecc(ac, bc, v.astype(np.uint8), _turn_starts(ac, shift, f), cv2.MOTION_EUCLIDEAN)
-    return None if w is None else _at_full_resolution(w, f)
-
-
 def global_linear(a, b, valid=None, shift=(0.0, 0.0), target=128):
     """The linear motion (a turn, a shear, a stretch and a shift: an affine map) that best carries a onto b:
-    the (2, 3) matrix W, in pixels, with b(W x) ≈ a(x), by ECC started from global_rigid's turn and from
-    ``shift`` alone; None where it does not converge."""
+    the (2, 3) matrix W, in pixels, with b(W x) ≈ a(x), by ECC at the shift search's resolution: first as a
+    turn and a shift from turns every 30° (_turn_starts), then as an affine map from that turn and from
+    ``shift`` alone; None where it does not converge.  a, b: (C, H, W) finite arrays; ``valid``: (H, W)
+    bool or None."""
     import cv2
     ac, bc, v, f = _coarse(a, b, valid, target)
     mask = v.astype(np.uint8)
@@ -319,14 +317,9 @@ def describe_linear(gen):
 def _linear_half(a, b, gen):
     """a carried half-way along the linear motion and b carried back half-way, exactly (exp(L / 2); a
     field's linear half step shortens a large turn)."""
-    import cv2
     from scipy.linalg import expm
-    m = expm(gen / 2)[:2].astype(np.float32)
-    h, w = a.shape[-2:]
-
-    def carry(img, flags):
-        return np.stack([cv2.warpAffine(c, m, (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE) for c in img])
-    return carry(a, cv2.INTER_LINEAR), carry(b, cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+    m = expm(gen / 2)[:2]
+    return _warp_affine(a, m), _warp_affine(b, m, inverse=True)
 
 
 def _linear_candidate(af, bf, valid, smooth, shift):
@@ -403,6 +396,8 @@ def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto", progress=None, wi
         # the motion does not explain the change (each end carried along it matches the other end worse
         # than not moving at all): no motion, so the frames start as the time blend of the two ends
         v, kind = np.zeros_like(v), STILL
+    # the chosen start's half-way distance, which each later candidate must clearly beat
+    apart = _midpoint_distance(af, bf, v, valid) if prior in ("multi-jaccard", "multi-linear") else None
     if prior in MULTI:
         report(0.9, "optimal transport for several motions")
         vt = _transport_candidate(af, bf, smooth, stabilized=prior == "multi")
@@ -411,10 +406,13 @@ def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto", progress=None, wi
         elif prior == "multi":
             better = _midpoint_misfit(af, bf, vt, valid) < _midpoint_misfit(af, bf, v, valid)
         else:
-            better = _midpoint_distance(af, bf, vt, valid) < TRANSPORT_MARGIN * _midpoint_distance(af, bf, v, valid)
+            apart_t = _midpoint_distance(af, bf, vt, valid)
+            better = apart_t < TRANSPORT_MARGIN * apart
         if better:
             # said, so a user knows which start
             v, kind, done = vt, SEVERAL_MOTIONS, "done, several motions (optimal transport)"
+            if prior != "multi":
+                apart = apart_t
     if prior == "multi-linear":
         # weighed last, against whichever start was chosen (weighed before the transport candidate, a turn-only
         # version found a turn on the shear, beat the one motion and kept the transport start out: 1.42 -> 1.69)
@@ -422,7 +420,7 @@ def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto", progress=None, wi
         cand = _linear_candidate(af, bf, valid, smooth, d)
         if cand is not None:
             vl, gen = cand
-            if (_midpoint_distance(af, bf, vl, valid) < LINEAR_MARGIN * _midpoint_distance(af, bf, v, valid)
+            if (_midpoint_distance(af, bf, vl, valid) < LINEAR_MARGIN * apart
                     and _endpoint_error(a, b, vl, valid) < still):
                 # said, so a user knows the scene moves as one (counter-clockwise on screen, y down)
                 v, kind, done = vl, LINEAR_MOTION, f"done, one linear motion ({describe_linear(gen)})"
