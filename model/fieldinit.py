@@ -310,8 +310,9 @@ def describe_linear(gen):
     from scipy.linalg import expm
     u, s, vt = np.linalg.svd(expm(gen)[:2, :2])
     r = u @ vt
-    return (f"turning {-np.degrees(np.arctan2(r[1, 0], r[0, 0])):.1f}° counter-clockwise, "
-            f"stretched × {s[0]:.2f} and × {s[1]:.2f}")
+    ccw = -np.degrees(np.arctan2(r[1, 0], r[0, 0]))
+    way = "counter-clockwise" if ccw >= 0 else "clockwise"
+    return f"turning {abs(ccw):.1f}° {way}, stretched × {s[0]:.2f} and × {s[1]:.2f}"
 
 
 def _linear_half(a, b, gen):
