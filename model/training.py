@@ -317,7 +317,7 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
             log(f"No training iterations (ITERATIONS=0, the accurate mode's default): the model is its motion "
                 f"estimate ({seconds:.1f} s)")
         else:
-            log(f"The model is its motion estimate, several motions ({seconds:.1f} s)")
+            log(f"The model is its motion estimate, {kind} ({seconds:.1f} s)")
     figures = {"iterations": total, "seconds": round(seconds, 3),
                "final_loss": history[-1]["loss"] if history else None, "seed": seed,
                "patch_size_used": patch, "height": h, "width": w,

@@ -474,6 +474,7 @@ def test_a_turn_and_a_shear_are_found_as_one_linear_motion():
     train_pair(rot[0], rot[-1], config=make_config("fast", "accurate", steps=len(rot) - 1, iterations=5), seed=0,
                log=said.append)
     assert any(m.startswith("Not trained (5 iterations asked): the initial motion is one linear") for m in said)
+    assert any(m.startswith("The model is its motion estimate, one linear motion (") for m in said), said
     # the shear: the field the truth was made with (bench/cases.py flow_case), over the whole interval (the
     # linear start 0.3 px off it where it rains, the transport start of "multi-jaccard" 11.9 px)
     case = flow_case("syn-shear")
