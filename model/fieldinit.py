@@ -154,6 +154,23 @@ TRANSPORT_MARGIN = 0.9
 BORDER_FULL, BORDER_NONE = 0.35, 0.55
 
 
+def content_motion(flow, x0, x1, valid=None):
+    """The net displacement of what the pair shows, (dx, dy) pixels over the interval: the field's mean
+    weighted by the content (each pixel's larger value of the two ends above the pair's lowest, so echoes
+    count by their strength and empty sky not at all: there the field is only filled in); the plain mean
+    over valid pixels when the pair is flat."""
+    a, b = _as_pair(x0, x1)
+    m = np.ones(a.shape[-2:], bool) if valid is None else np.asarray(valid, bool)
+    m = m & np.isfinite(a).all(axis=0) & np.isfinite(b).all(axis=0) & np.isfinite(flow).all(axis=0)
+    if not m.any():
+        return 0.0, 0.0
+    top = np.maximum(a, b).max(axis=0)
+    w = np.where(m, top - float(np.minimum(a, b).min(axis=0)[m].min()), 0.0)
+    if not w.sum() > 0:
+        w = m.astype(np.float64)
+    return tuple(float((c * w).sum() / w.sum()) for c in np.where(m, flow, 0.0))
+
+
 def border_weight(x0, x1, v, valid=None):
     """The blend's weight (0..1) of an end whose trajectory began outside the image, for the pair and its
     initial motion ``v`` (see BORDER_FULL): 0 where the motion explains the change well, 1 where not."""

@@ -181,7 +181,7 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
     import torch
     from .networks import InBetweenNet
     from .losses import total_loss
-    from .fieldinit import LINEAR_MOTION, SEVERAL_MOTIONS, pair_start
+    from .fieldinit import LINEAR_MOTION, SEVERAL_MOTIONS, content_motion, pair_start
     from .compiling import compiled_terms
 
     cfg = config if config is not None else make_config()
@@ -203,11 +203,12 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
     t_start = time.time()
     x0n = normalise(x0, valid, norm["lo"], norm["hi"])
     x1n = normalise(x1, valid, norm["lo"], norm["hi"])
-    flow, kind, total = None, None, cfg.iterations
+    flow, kind, total, motion = None, None, cfg.iterations, None
     if cfg.mode != "paper" and cfg.flow_init:
         start = pair_start(x0, x1, valid, cfg.flow_smooth, cfg.flow_prior, getattr(cfg, "flow_log_view", False),
                            progress=motion_progress)
         flow, kind = start.flow, start.kind
+        motion = content_motion(flow, x0, x1, valid)
         if log:
             mag = np.hypot(flow[0], flow[1])[valid]
             log(f"Initial flow: mean displacement {mag.mean():.2f} px, max {mag.max():.2f} px over the interval")
@@ -323,7 +324,9 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
                "patch_size_used": patch, "height": h, "width": w,
                "precision": "bf16" if run_on.bf16 else "fp32", "channels_last": run_on.channels_last,
                "fused": run_on.fused, "compile": run_on.compile, "deterministic": bool(deterministic),
-               "initial_motion": kind}
+               "initial_motion": kind,
+               # the start's net displacement of the content, px over the interval (+x columns, +y rows)
+               "content_motion_px": None if motion is None else [round(motion[0], 3), round(motion[1], 3)]}
     if guard is not None:
         figures.update(guard)
     return TrainResult(model=model, config=cfg, history=history, seconds=seconds, device=str(dev),

@@ -58,9 +58,10 @@ class ExportFieldAlgorithm(InBetweenAlgorithm):
     def execute(self, parameters, context, feedback):
         import numpy as np
         from ..model.inference import iter_blocks
-        from .field_io import (BlockSamples, background_indices, check_north_up, netcdf_spacing,
+        from .field_io import (BlockSamples, background_indices, check_north_up, field_summary, netcdf_spacing,
                                plot_sample_indices, plot_sampled_field_png, rows_of, sample_indices,
-                               sampled_field_arrays, write_field_gpkg, write_sampled_field_netcdf)
+                               sampled_field_arrays, velocity_units, write_field_gpkg,
+                               write_sampled_field_netcdf)
 
         from .inputs import pair_paths, recorded_sources
         from .outputs import check_file, writing
@@ -114,6 +115,10 @@ class ExportFieldAlgorithm(InBetweenAlgorithm):
         with writing("OUTPUT", path):
             write_field_gpkg(rows, grid, path)
         feedback.pushInfo(f"Wrote {len(rows)} vectors over {n} steps to {path}")
+        if rows:
+            mean, units = field_summary(rows), velocity_units(grid)
+            feedback.pushInfo(f"Their mean: {mean['speed']:.2f} {units} towards {mean['direction']:.0f}° (clockwise "
+                              f"from grid north); mean speed {mean['mean_speed']:.2f} {units}")
         if not rows:
             feedback.pushWarning("No vector was written: FIRST or SECOND is nodata at every sample location; "
                                  "use a smaller SPACING.")

@@ -128,6 +128,11 @@ class TrainAlgorithm(InBetweenAlgorithm):
                                 motion_progress=motion_progress)
         except TrainingCanceled:
             raise QgsProcessingException("Training was canceled; no model file was written.")
+        moved = result.figures.get("content_motion_px")
+        if moved is not None:
+            from .field_io import describe_motion
+            feedback.pushInfo("Net motion of what the pair shows (its field's mean, weighted by the values): "
+                              + describe_motion(*moved, pair.grid, (t1 - t0).total_seconds()))
 
         header = {"times": [t0.isoformat(), t1.isoformat()], "crs_wkt": pair.grid.crs_wkt,
                   "geotransform": list(pair.grid.geotransform) if pair.grid.geotransform else None,

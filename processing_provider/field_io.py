@@ -115,6 +115,22 @@ def displacement_to_velocity(du, dv, cols, rows, grid, seconds):
     return x, y, dx / seconds, dy / seconds
 
 
+def describe_motion(dx, dy, grid, seconds):
+    """A sentence for the log: a net displacement of (dx, dy) pixels over ``seconds`` (at the scene's
+    centre) as a speed and the direction it goes, clockwise from grid north (from the image's top without
+    a georeference, in pixels over the interval)."""
+    if not grid.georeferenced:
+        length = math.hypot(dx, dy)
+        towards = math.degrees(math.atan2(dx, -dy)) % 360.0
+        return f"{length:.1f} px over the interval towards {towards:.0f}° (clockwise from the image's top)"
+    _x, _y, u, v = displacement_to_velocity(np.array([dx], np.float64), np.array([dy], np.float64),
+                                            np.array([grid.width / 2 - 0.5]), np.array([grid.height / 2 - 0.5]),
+                                            grid, seconds)
+    speed = math.hypot(float(u[0]), float(v[0]))
+    towards = math.degrees(math.atan2(float(u[0]), float(v[0]))) % 360.0
+    return f"{speed:.2f} {velocity_units(grid)} towards {towards:.0f}° (clockwise from grid north)"
+
+
 def velocity_units(grid):
     if not grid.georeferenced:
         return "pixel s-1"

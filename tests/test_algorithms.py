@@ -78,10 +78,14 @@ def test_frames_match_grid_times_and_truth(trained, tmp_path):
 def test_field_is_in_metres_per_second_and_points_the_right_way(trained, tmp_path):
     from osgeo import ogr
 
+    import re
+    from helpers import collecting_feedback
+
     out = str(tmp_path / "field.gpkg")
+    feedback = collecting_feedback()
     run("exportfield", dict(MODEL=trained["model"], FIRST=trained["first"], SECOND=trained["second"], SPACING=8,
                             OUTPUT=out, OUTPUT_NETCDF=str(tmp_path / "field.nc"),
-                            OUTPUT_PLOT=str(tmp_path / "field.png")))
+                            OUTPUT_PLOT=str(tmp_path / "field.png")), feedback=feedback)
     ds = ogr.Open(out)  # keep the dataset alive while its layer is used
     layer = ds.GetLayer(0)
     names = [layer.GetLayerDefn().GetFieldDefn(i).GetName() for i in range(layer.GetLayerDefn().GetFieldCount())]
@@ -95,6 +99,9 @@ def test_field_is_in_metres_per_second_and_points_the_right_way(trained, tmp_pat
     assert abs(math.hypot(u, v) / math.hypot(true_u, true_v) - 1) < 0.1, (u, v)
     direction = math.degrees(math.atan2(u, v)) % 360
     assert abs(direction - math.degrees(math.atan2(true_u, true_v))) < 5, direction
+    # the log says the same mean vector
+    said = re.search(r"Their mean: ([0-9.]+) m s-1 towards ([0-9]+)°", " ".join(feedback.infos))
+    assert said and abs(float(said.group(1)) - math.hypot(u, v)) < 0.01 and abs(float(said.group(2)) - direction) <= 1
     assert (tmp_path / "field.nc").is_file() and (tmp_path / "field.png").is_file()
 
 
@@ -279,6 +286,24 @@ def test_training_says_when_the_pair_turns(provider, tmp_path):
     said = [i for i in feedback.infos if i.startswith("Estimating the motion: done")]
     turn = re.search(r"one linear motion \(turning (-?[0-9.]+)° counter-clockwise", said[-1] if said else "")
     assert turn and abs(float(turn.group(1)) - 40.0) < 1.0, said
+
+
+def test_training_says_how_fast_and_which_way_the_content_moves(provider, tmp_path):
+    """The start's net motion in m/s and compass terms, in the log of inbetween:train with its defaults: the
+    known translation (6 px east, 4 px north in an hour at 250 m: 1.00 m/s towards 56°)."""
+    import re
+    from helpers import collecting_feedback
+
+    first, second, _truth = translation_geotiffs(tmp_path, size=96, dx=DX, dy=DY, steps=STEPS, pixel=PIXEL)
+    feedback = collecting_feedback()
+    run("train", dict(FIRST=first, SECOND=second, OUTPUT_MODEL=str(tmp_path / "m.inbetween"), STEPS=STEPS),
+        feedback=feedback)
+    said = re.search(r"Net motion of what the pair shows .*: ([0-9.]+) m s-1 towards ([0-9]+)° \(clockwise from grid "
+                     r"north\)", " ".join(feedback.infos))
+    true_u, true_v = DX * PIXEL / 3600, -DY * PIXEL / 3600
+    assert said, feedback.infos
+    assert abs(float(said.group(1)) / math.hypot(true_u, true_v) - 1) < 0.05, said.group(0)
+    assert abs(float(said.group(2)) - math.degrees(math.atan2(true_u, true_v))) <= 3, said.group(0)
 
 
 # ---------------------------------------------------------------------------------------------- modeler
