@@ -155,20 +155,22 @@ BORDER_FULL, BORDER_NONE = 0.35, 0.55
 
 
 def content_motion(flow, x0, x1, valid=None):
-    """The net displacement of what the pair shows, (dx, dy) pixels over the interval: the field's mean
-    weighted by the content (each pixel's larger value of the two ends above the pair's lowest, so echoes
-    count by their strength and empty sky not at all: there the field is only filled in); the plain mean
-    over valid pixels when the pair is flat."""
+    """How what the pair shows moves, in pixels over the interval: the net displacement (dx, dy) and the
+    mean length of the displacements, both weighted by the content (each pixel's larger value of the two
+    ends above the pair's lowest, so echoes count by their strength and empty sky not at all: there the
+    field is only filled in); plain means over the valid pixels when the pair is flat.  A turn or pieces
+    parting have a small net displacement and a large mean length."""
     a, b = _as_pair(x0, x1)
     m = np.ones(a.shape[-2:], bool) if valid is None else np.asarray(valid, bool)
     m = m & np.isfinite(a).all(axis=0) & np.isfinite(b).all(axis=0) & np.isfinite(flow).all(axis=0)
     if not m.any():
-        return 0.0, 0.0
+        return 0.0, 0.0, 0.0
     top = np.maximum(a, b).max(axis=0)
     w = np.where(m, top - float(np.minimum(a, b).min(axis=0)[m].min()), 0.0)
     if not w.sum() > 0:
         w = m.astype(np.float64)
-    return tuple(float((c * w).sum() / w.sum()) for c in np.where(m, flow, 0.0))
+    v = np.where(m, flow, 0.0)
+    return tuple(float((c * w).sum() / w.sum()) for c in (v[0], v[1], np.hypot(v[0], v[1])))
 
 
 def border_weight(x0, x1, v, valid=None):

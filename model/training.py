@@ -325,8 +325,8 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
                "precision": "bf16" if run_on.bf16 else "fp32", "channels_last": run_on.channels_last,
                "fused": run_on.fused, "compile": run_on.compile, "deterministic": bool(deterministic),
                "initial_motion": kind,
-               # the start's net displacement of the content, px over the interval (+x columns, +y rows)
-               "content_motion_px": None if motion is None else [round(motion[0], 3), round(motion[1], 3)]}
+               # the start's net displacement of the content (+x columns, +y rows) and its mean length, px
+               "content_motion_px": None if motion is None else [round(m, 3) for m in motion]}
     if guard is not None:
         figures.update(guard)
     return TrainResult(model=model, config=cfg, history=history, seconds=seconds, device=str(dev),

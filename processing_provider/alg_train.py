@@ -131,7 +131,7 @@ class TrainAlgorithm(InBetweenAlgorithm):
         moved = result.figures.get("content_motion_px")
         if moved is not None:
             from .field_io import describe_motion
-            feedback.pushInfo("Net motion of what the pair shows (its field's mean, weighted by the values): "
+            feedback.pushInfo("Motion of what the pair shows (its field weighted by the values): "
                               + describe_motion(*moved, pair.grid, (t1 - t0).total_seconds()))
 
         header = {"times": [t0.isoformat(), t1.isoformat()], "crs_wkt": pair.grid.crs_wkt,

@@ -115,20 +115,27 @@ def displacement_to_velocity(du, dv, cols, rows, grid, seconds):
     return x, y, dx / seconds, dy / seconds
 
 
-def describe_motion(dx, dy, grid, seconds):
-    """A sentence for the log: a net displacement of (dx, dy) pixels over ``seconds`` (at the scene's
-    centre) as a speed and the direction it goes, clockwise from grid north (from the image's top without
-    a georeference, in pixels over the interval)."""
+def describe_motion(dx, dy, length, grid, seconds):
+    """A sentence for the log: displacements of ``length`` pixels on average and (dx, dy) net over
+    ``seconds`` as speeds, the net one with the direction it goes, clockwise from grid north (at the scene's
+    centre; pixels over the interval from the image's top without a georeference)."""
     if not grid.georeferenced:
-        length = math.hypot(dx, dy)
         towards = math.degrees(math.atan2(dx, -dy)) % 360.0
-        return f"{length:.1f} px over the interval towards {towards:.0f}° (clockwise from the image's top)"
-    _x, _y, u, v = displacement_to_velocity(np.array([dx], np.float64), np.array([dy], np.float64),
-                                            np.array([grid.width / 2 - 0.5]), np.array([grid.height / 2 - 0.5]),
-                                            grid, seconds)
-    speed = math.hypot(float(u[0]), float(v[0]))
-    towards = math.degrees(math.atan2(float(u[0]), float(v[0]))) % 360.0
-    return f"{speed:.2f} {velocity_units(grid)} towards {towards:.0f}° (clockwise from grid north)"
+        return (f"{length:.1f} px over the interval on average; net {math.hypot(dx, dy):.1f} px towards "
+                f"{towards:.0f}° (clockwise from the image's top)")
+    col, row = np.array([grid.width / 2 - 0.5]), np.array([grid.height / 2 - 0.5])
+
+    def speed(du, dv):
+        _x, _y, u, v = displacement_to_velocity(np.array([du], np.float64), np.array([dv], np.float64), col, row,
+                                                grid, seconds)
+        return float(u[0]), float(v[0])
+
+    u, v = speed(dx, dy)
+    mean = 0.5 * (math.hypot(*speed(length, 0.0)) + math.hypot(*speed(0.0, length)))  # pixels may not be square
+    towards = math.degrees(math.atan2(u, v)) % 360.0
+    units = velocity_units(grid)
+    return (f"{mean:.2f} {units} on average; net {math.hypot(u, v):.2f} {units} towards {towards:.0f}° "
+            f"(clockwise from grid north)")
 
 
 def velocity_units(grid):
