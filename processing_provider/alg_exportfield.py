@@ -64,14 +64,11 @@ class ExportFieldAlgorithm(InBetweenAlgorithm):
                                write_sampled_field_netcdf)
 
         from .inputs import pair_paths, recorded_sources
-        from .outputs import check_file, writing
+        from .outputs import check_file, gpkg_output, writing
         from .raster_io import InputError
 
         device = P.enum_string(self, parameters, "DEVICE", context)
-        path = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
-        if not path.lower().endswith(".gpkg"):
-            path = path.rsplit(".", 1)[0] + ".gpkg" if "." in path.rsplit("/", 1)[-1] else path + ".gpkg"
-            feedback.pushWarning(f"The field is written as a GeoPackage: {path}")
+        path = gpkg_output(self.parameterAsOutputLayer(parameters, "OUTPUT", context), "OUTPUT", feedback)
         netcdf = self.parameterAsFileOutput(parameters, "OUTPUT_NETCDF", context)
         plot = self.parameterAsFileOutput(parameters, "OUTPUT_PLOT", context)
         inputs = pair_paths(self, parameters, context, recorded_sources(self, parameters, context))

@@ -35,6 +35,27 @@ def check_file(path, name, feedback=None, protect=(), extensions=None):
         feedback.pushInfo(f"{name}: {path} exists and will be replaced (an output you named).")
 
 
+def gpkg_output(path, name, feedback=None):
+    """The GeoPackage ``path`` of vector output ``name``: a temporary output (in QGIS's processing temporary
+    folder, whose format follows the user's default vector format) becomes a .gpkg there; a file the user
+    named in another format (.shp, .geojson, ...) is refused before work, since writing it as a .gpkg beside
+    it would replace a GeoPackage of that name which the user never named."""
+    from qgis.core import QgsProcessingUtils
+    from .raster_io import InputError
+
+    if not path or path.lower().endswith(".gpkg"):
+        return path
+    stem, ext = os.path.splitext(path)
+    temporary = os.path.abspath(path).startswith(os.path.abspath(QgsProcessingUtils.tempFolder()) + os.sep)
+    if temporary:
+        if feedback is not None:
+            feedback.pushInfo(f"{name} is written as a GeoPackage: {stem}.gpkg")
+        return stem + ".gpkg"
+    raise InputError(f"{name} must be a GeoPackage (.gpkg), the format written (the layer with its arrow style); "
+                     f"got {os.path.basename(path)}. Name it {os.path.basename(stem)}.gpkg, and convert it "
+                     f"afterwards if you need {ext or 'another format'} (Export ▸ Save Features As, or ogr2ogr).")
+
+
 def reason(error):
     """The one-line cause of a failed write."""
     if isinstance(error, OSError) and error.strerror:

@@ -272,7 +272,11 @@ def test_5_bad_destinations_fail_before_training(pair, tmp_path):
         assert not any("Training" in i for i in feedback.infos)   # refused before the pair was even read
     a_file = tmp_path / "notafolder"
     a_file.write_text("mine")
+    (tmp_path / "mydata.gpkg").write_text("a GeoPackage of the user's, never named as an output")
     before = snapshot(tmp_path, pair["folder"])
+    for other in ("mydata.shp", "mydata.geojson", "mydata.csv"):   # never written as mydata.gpkg over theirs
+        fails("exportfield", dict(MODEL=pair["model"], FIRST=pair["first"], SECOND=pair["second"],
+                                  OUTPUT=str(tmp_path / other)), "OUTPUT must be a GeoPackage", "mydata.gpkg")
     fails("generateframes", dict(MODEL=pair["model"], FIRST=pair["first"], SECOND=pair["second"],
                                  OUTPUT_FOLDER=str(a_file)), "OUTPUT_FOLDER", "is a file", "give a folder")
     fails("exportfield", dict(MODEL=pair["model"], FIRST=pair["first"], SECOND=pair["second"],
