@@ -27,8 +27,10 @@ class ExportFieldAlgorithm(InBetweenAlgorithm):
             f"processed piece by piece; the NetCDF keeps at most {NETCDF_MAX_CELLS:,} cells per step.</p>")
     PARAMETER_HELP = dict(P.PAIR_FROM_MODEL_HELP, **{
         "MODEL": "The model file written by step 1 (Train in-between model), or its .onnx export.",
-        "START_TIME": "Time of the first image; empty: the time the model was trained with.",
-        "END_TIME": "Time of the second image; empty: the time the model was trained with.",
+        "START_TIME": "Time of the first image; empty: the time the model was trained with when FIRST and "
+                      "SECOND are its own pair, else the pair's metadata or file names (UTC without a zone).",
+        "END_TIME": "Time of the second image; empty: the time the model was trained with when FIRST and "
+                      "SECOND are its own pair, else the pair's metadata or file names (UTC without a zone).",
         "SPACING": "Distance between arrows in pixels of the first image: larger gives fewer, clearer arrows.",
         "DEVICE": "auto uses the graphics card (CUDA) when there is one, else the CPU.",
         "OUTPUT": "The arrows as a GeoPackage point layer.",

@@ -24,8 +24,10 @@ class GenerateFramesAlgorithm(InBetweenAlgorithm):
             ".onnx export (Export model to ONNX), which runs without PyTorch.</p>")
     PARAMETER_HELP = dict(P.PAIR_FROM_MODEL_HELP, **{
         "MODEL": "The model file written by step 1 (Train in-between model), or its .onnx export.",
-        "START_TIME": "Time of the first frame; empty: the time the model was trained with.",
-        "END_TIME": "Time of the last frame; empty: the time the model was trained with.",
+        "START_TIME": "Time of the first frame; empty: the time the model was trained with when FIRST and "
+                      "SECOND are its own pair, else the pair's metadata or file names (UTC without a zone).",
+        "END_TIME": "Time of the last frame; empty: the time the model was trained with when FIRST and "
+                      "SECOND are its own pair, else the pair's metadata or file names (UTC without a zone).",
         "DEVICE": "auto uses the graphics card (CUDA) when there is one, else the CPU.",
         "OUTPUT_FOLDER": "Folder for frame_000.tif, frame_001.tif, ... (and their .qml styles).",
         "OUTPUT_PROJECT": "A .qgz that opens with the frames ready to play (useful after qgis_process).",

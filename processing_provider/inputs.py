@@ -127,9 +127,22 @@ def model_source_times(alg, parameters, context, feedback, device):
         feedback.pushWarning(warning)
     model_times = extra.get("times")
     notes = []
-    t0, t1 = resolve_times(P.optional_datetime(alg, parameters, "START_TIME", context),
-                           P.optional_datetime(alg, parameters, "END_TIME", context), first, second,
-                           fallback=model_times, warnings=notes)
+    start = P.optional_datetime(alg, parameters, "START_TIME", context)
+    end = P.optional_datetime(alg, parameters, "END_TIME", context)
+    if model_times and start is None and end is None and _same_files((first, second), extra.get("sources")):
+        # the very pair the model was trained on: the times it was trained with (which START_TIME and END_TIME
+        # may have corrected there), so that frames and speeds agree with the training's
+        from .times import read_time, to_datetime
+
+        t0, t1 = (to_datetime(t) for t in model_times)
+        own = (read_time(first), read_time(second))
+        if None not in own and own != (t0, t1):
+            feedback.pushInfo(f"FIRST and SECOND are the pair the model was trained on: the times it was trained "
+                              f"with are used ({t0.isoformat()} → {t1.isoformat()}), not their metadata's "
+                              f"({own[0].isoformat()} → {own[1].isoformat()}); set START_TIME and END_TIME for "
+                              f"others.")
+        return runner, header, source, frame_times(t0, t1, int(header["steps"])), first
+    t0, t1 = resolve_times(start, end, first, second, fallback=model_times, warnings=notes)
     for note in notes:
         feedback.pushWarning(note)
     if model_times and not notes:
@@ -140,6 +153,14 @@ def model_source_times(alg, parameters, context, feedback, device):
             feedback.pushInfo(f"The pair spans {t1 - t0} and the model was trained on {m1 - m0}: frames and "
                               f"speeds use the pair's times ({t0.isoformat()} → {t1.isoformat()}).")
     return runner, header, source, frame_times(t0, t1, int(header["steps"])), first
+
+
+def _same_files(paths, recorded):
+    """Whether ``paths`` are the files ``recorded`` (a model's training pair), both existing."""
+    if not recorded or len(recorded) != len(paths):
+        return False
+    return all(a and b and os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
+               for a, b in zip(paths, recorded))
 
 
 def grid_differences(extra, grid):

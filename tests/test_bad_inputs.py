@@ -186,6 +186,24 @@ def test_2_pair_times_win_over_the_model_and_speeds_follow_them(pair, tmp_path):
     assert speeds[1] == pytest.approx(2 * speeds[0], rel=1e-3)
 
 
+def test_2_times_corrected_at_training_hold_for_the_models_own_pair(pair, tmp_path):
+    """Times set at training (the metadata said 14:45 → 15:45, the user said 20:45 → 21:15) are the ones the
+    frames and speeds of that same pair use afterwards; another pair keeps its own."""
+    model = str(tmp_path / "corrected.inbetween")
+    run("train", dict(FIRST=pair["first"], SECOND=pair["second"], OUTPUT_MODEL=model, OUTPUT_LOSS_PLOT="",
+                      START_TIME="2016-09-28T20:45:00", END_TIME="2016-09-28T21:15:00", **TRAIN))
+    feedback = collecting_feedback()
+    result = run("generateframes", dict(MODEL=model, FIRST=pair["first"], SECOND=pair["second"],
+                                        OUTPUT_FOLDER=str(tmp_path / "frames")), feedback)
+    assert [tif_time(p) for p in result["OUTPUT_LAYERS"]] == ["2016:09:28 20:45:00", "2016:09:28 21:00:00",
+                                                               "2016:09:28 21:15:00"]
+    assert any("the pair the model was trained on" in i and "14:45" in i for i in feedback.infos), feedback.infos
+    later = copy_pair(pair, tmp_path / "later", when=("2016:10:01 00:00:00", "2016:10:01 01:00:00"))
+    result = run("generateframes", dict(MODEL=model, FIRST=later[0], SECOND=later[1],
+                                        OUTPUT_FOLDER=str(tmp_path / "other")))
+    assert tif_time(result["OUTPUT_LAYERS"][-1]) == "2016:10:01 01:00:00"
+
+
 def test_2_model_times_are_only_a_fallback_with_a_warning(pair, tmp_path):
     bare = copy_pair(pair, tmp_path / "bare")   # no time in metadata or names
     feedback = collecting_feedback()
