@@ -35,46 +35,56 @@ def advect(z, disp):
     return out.to(z.dtype)
 
 
-def roll_forward(z0, disps):
-    """Z_0 = z0, Z_{j+1} = advect(Z_j, d_j). disps: (B, N, 2, H, W). Returns list of N+1 tensors."""
+def roll_forward(z0, disps, each_step=None):
+    """Z_0 = z0, Z_{j+1} = advect(Z_j, d_j). disps: (B, N, 2, H, W). Returns list of N+1 tensors.
+    ``each_step()``, optional, is called before every step (a cancel check may raise there)."""
     out = [z0]
     for j in range(disps.shape[1]):
+        if each_step is not None:
+            each_step()
         out.append(advect(out[-1], disps[:, j]))
     return out
 
 
-def roll_backward(z1, disps):
+def roll_backward(z1, disps, each_step=None):
     """Backward in time from Z_N = z1 with negated fields: Z_j = advect(Z_{j+1}, −d_j).
-    Returns list of N+1 tensors indexed by time (index 0 = earliest)."""
+    Returns list of N+1 tensors indexed by time (index 0 = earliest); ``each_step`` as roll_forward's."""
     n = disps.shape[1]
     out = [None] * (n + 1)
     out[n] = z1
     for j in range(n - 1, -1, -1):
+        if each_step is not None:
+            each_step()
         out[j] = advect(out[j + 1], -disps[:, j])
     return out
 
 
-def compose_forward(z0, disps):
+def compose_forward(z0, disps, each_step=None):
     """The frames of ``roll_forward`` with each frame sampled from ``z0`` once: the departure-point
     offsets are advected step by step (they are as smooth as the fields, so bilinear resampling barely
     changes them) and the image is interpolated a single time.  Repeated bilinear resampling of the
     image over N steps smooths its peaks (a small radar cell loses a third of its maximum in 12 steps);
-    composing the trajectory keeps them.  disps: (B, N, 2, H, W).  Returns a list of N+1 tensors."""
+    composing the trajectory keeps them.  disps: (B, N, 2, H, W).  Returns a list of N+1 tensors;
+    ``each_step`` as roll_forward's."""
     out, off = [z0], None
     for j in range(disps.shape[1]):
+        if each_step is not None:
+            each_step()
         d = disps[:, j].float()
         off = -d if off is None else advect(off, d) - d      # off_{j+1}(x) = off_j(x − d_j) − d_j
         out.append(advect(z0, -off))                          # z0(x + off(x))
     return out
 
 
-def compose_backward(z1, disps):
+def compose_backward(z1, disps, each_step=None):
     """``roll_backward`` with each frame sampled from ``z1`` once (see compose_forward)."""
     n = disps.shape[1]
     out = [None] * (n + 1)
     out[n] = z1
     off = None
     for j in range(n - 1, -1, -1):
+        if each_step is not None:
+            each_step()
         d = disps[:, j].float()
         off = d if off is None else advect(off, -d) + d       # off_j(x) = off_{j+1}(x + d_j) + d_j
         out[j] = advect(z1, -off)

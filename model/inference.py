@@ -75,6 +75,7 @@ class TorchTileRunner:
         self.dev = None
         self.run_on = None
         self.decoder_is_zero = decoder_is_zero(model)
+        self.each_step = None   # set by iter_blocks: the cancel check within a tile
 
     def __enter__(self):
         self.dev = resolve_device(self.device_name)
@@ -107,7 +108,7 @@ class TorchTileRunner:
                 with self.run_on.autocast():
                     if what == "frames":
                         if self.decoder_is_zero:
-                            res = blended_frames(self.model, ta, tb, tf, border, seen, several)
+                            res = blended_frames(self.model, ta, tb, tf, border, seen, several, self.each_step)
                         else:
                             frames, _ = self.model.frames(ta, tb, tf, tc, border, seen, several)
                             res = torch.cat(frames, 0).float()      # (N+1, C, h, w)
@@ -143,9 +144,11 @@ def decoder_is_zero(model):
     return bool((out.weight == 0).all()) and (out.bias is None or bool((out.bias == 0).all()))
 
 
-def blended_frames(model, x0, x1, flow=None, border=1.0, seen=None, several=0.0):
+def blended_frames(model, x0, x1, flow=None, border=1.0, seen=None, several=0.0, each_step=None):
     """InBetweenNet.frames for a model with ``decoder_is_zero``: the same frames (N+1, C, h, w), float32,
-    with the images alone advected (no latent channel, no encoder, no decoder)."""
+    with the images alone advected (no latent channel, no encoder, no decoder).  ``each_step()``, optional,
+    is called at every step of the rollouts and the blend (a cancel check: hundreds of steps on one tile
+    take tens of seconds)."""
     import torch
     from .advection import blend_inputs, data_mask, ends_kept, rollouts, time_blend
 
@@ -157,12 +160,14 @@ def blended_frames(model, x0, x1, flow=None, border=1.0, seen=None, several=0.0)
     mask = data_mask(seen) if getattr(model, "uses_seen", False) and seen is not None else None
     x0c, x1c = blend_inputs(x0, x1, occ, stretch)  # the same blend as InBetweenNet.frames, images only
     forward, backward = rollouts(getattr(cfg, "sample_once", False))
-    fwd = forward(x0c, disp)
-    bwd = backward(x1c, disp)
+    fwd = forward(x0c, disp, each_step)
+    bwd = backward(x1c, disp, each_step)
     with_ends = getattr(model, "uses_several", False) and (torch.is_tensor(several) or several)  # 0: no change
     ends = ends_kept(fwd, bwd) if with_ends else None
     out = [x0.float()]
     for j in range(1, n):
+        if each_step is not None:
+            each_step()
         out.append(time_blend(fwd[j], bwd[j], j / n, occ, stretch, border, mask, ends, several,
                               getattr(cfg, "ends_squared", False)).float())
     out.append(x1.float())
@@ -302,9 +307,20 @@ def iter_blocks(runner, source, what="frames", tile=None, overlap=64, halo=None,
         extra["border"] = getattr(flow, "border", 1.0)   # one weight for the whole pair, every tile
     if what == "frames" and getattr(runner, "uses_several", False):
         extra["several"] = getattr(flow, "several", 0.0)
-    total, done = len(rs) * len(cs), 0
     carry_acc = np.zeros((k_out, ch, 0, w), np.float32)
     carry_w = np.zeros((0, w), np.float32)
+    total, done = len(rs) * len(cs), 0
+    within = [0]   # steps run in the current tile
+    if hasattr(runner, "each_step") and (is_canceled is not None or progress is not None):
+        def each_step():
+            # a tile of hundreds of steps runs for tens of seconds: progress within it, and the cancel check
+            # (qgis_process sets the cancel flag from SIGINT when the progress is reported)
+            within[0] += 1
+            if progress is not None:
+                progress(done + min(within[0] / (3.0 * n), 0.99), total)
+            if is_canceled is not None and is_canceled():
+                raise TrainingCanceled("inference canceled")
+        runner.each_step = each_step
     with runner:
         for i, r in enumerate(rs):
             f_end = rs[i + 1] if i + 1 < len(rs) else h    # rows [r, f_end) are final after this tile row
@@ -342,6 +358,7 @@ def iter_blocks(runner, source, what="frames", tile=None, overlap=64, halo=None,
                 win_acc[:, :, :, q - g:q - g + tw] += res * wt
                 win_w[:, q - g:q - g + tw] += wt
                 done += 1
+                within[0] = 0
                 if progress is not None:
                     progress(done, total)
                 c_end = cs[k + 1] if k + 1 < len(cs) else w   # columns [g, c_end) are final now

@@ -139,3 +139,27 @@ def test_zero_decoder_shortcut_equals_full_frames(model):
         got = blended_frames(model, t0, t1, flow)
     assert float((ref - got).abs().max()) == 0.0
     assert auto_tile(40) == 512 and auto_tile(230) == 1024
+
+
+def test_a_cancel_is_heard_within_a_tile():
+    """Hundreds of steps on one tile took tens of seconds with no cancel check (a user's SIGINT waited for the
+    whole run): the check now runs at every step of the rollouts and the blend."""
+    from model.inference import iter_blocks, TorchTileRunner
+    from model.training import TrainingCanceled
+
+    x0, x1 = _pair(64, 64)
+    result = train_pair(x0, x1, config=make_config("fast", "accurate", steps=60, iterations=0), seed=0)
+    asked = []
+
+    def is_canceled():          # the user cancels right after the run has started
+        asked.append(1)
+        return len(asked) > 2
+    with pytest.raises(TrainingCanceled):
+        for _ in iter_blocks(TorchTileRunner(result.model, "cpu"), ArrayPair(x0, x1), "frames", tile=512,
+                             is_canceled=is_canceled):
+            pass
+    assert len(asked) == 3      # heard at the first check after it, inside the one tile's 60 steps
+    # not cancelled: the same tile runs through, its 61 frames
+    blocks = list(iter_blocks(TorchTileRunner(result.model, "cpu"), ArrayPair(x0, x1), "frames", tile=512,
+                              is_canceled=lambda: False))
+    assert len(blocks) == 1 and blocks[0][2].shape[0] == 61
