@@ -211,6 +211,15 @@ def test_write_project_without_field_and_failure(tmp_path, qgis_app):
     with pytest.raises(ValueError):
         L.write_project(str(tmp_path / "bad.qgz"), paths, times, field_path=str(tmp_path / "missing.gpkg"))
     assert not [f for f in os.listdir(tmp_path) if f.startswith("bad")]
+    # a .qgs: nothing else beside it (QGIS backs up an existing file as NAME~) and the umask's permissions
+    qgs_dir = tmp_path / "qgs"
+    qgs_dir.mkdir()
+    umask = os.umask(0o022)
+    try:
+        out = L.write_project(str(qgs_dir / "p.qgs"), paths, times)
+    finally:
+        os.umask(umask)
+    assert os.listdir(qgs_dir) == ["p.qgs"] and (os.stat(out).st_mode & 0o777) == 0o644
 
 
 def test_project_for_rasters_without_georeference(tmp_path, qgis_app):
