@@ -116,8 +116,9 @@ class ExportFieldAlgorithm(InBetweenAlgorithm):
         feedback.pushInfo(f"Wrote {len(rows)} vectors over {n} steps to {path}")
         if rows:
             mean, units = field_summary(rows), velocity_units(grid)
-            feedback.pushInfo(f"Their mean: {mean['speed']:.2f} {units} towards {mean['direction']:.0f}° (clockwise "
-                              f"from grid north); mean speed {mean['mean_speed']:.2f} {units}")
+            # three significant digits: pixels per second (no georeference) are small numbers
+            feedback.pushInfo(f"Their mean: {mean['speed']:.3g} {units} towards {mean['direction']:.0f}° (clockwise "
+                              f"from grid north); mean speed {mean['mean_speed']:.3g} {units}")
         if not rows:
             feedback.pushWarning("No vector was written: FIRST or SECOND is nodata at every sample location; "
                                  "use a smaller SPACING.")
