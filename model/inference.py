@@ -311,16 +311,17 @@ def iter_blocks(runner, source, what="frames", tile=None, overlap=64, halo=None,
     carry_w = np.zeros((0, w), np.float32)
     total, done = len(rs) * len(cs), 0
     within = [0]   # steps run in the current tile
-    if hasattr(runner, "each_step") and (is_canceled is not None or progress is not None):
-        def each_step():
-            # a tile of hundreds of steps runs for tens of seconds: progress within it, and the cancel check
-            # (qgis_process sets the cancel flag from SIGINT when the progress is reported)
-            within[0] += 1
-            if progress is not None:
-                progress(done + min(within[0] / (3.0 * n), 0.99), total)
-            if is_canceled is not None and is_canceled():
-                raise TrainingCanceled("inference canceled")
-        runner.each_step = each_step
+
+    def each_step():
+        # a tile of hundreds of steps runs for tens of seconds: progress within it, and the cancel check
+        # (qgis_process sets the cancel flag from SIGINT when the progress is reported)
+        within[0] += 1
+        if progress is not None:
+            progress(done + min(within[0] / (3.0 * n), 0.99), total)
+        if is_canceled is not None and is_canceled():
+            raise TrainingCanceled("inference canceled")
+    if hasattr(runner, "each_step"):   # set on every call: a runner used again keeps no earlier run's hook
+        runner.each_step = each_step if (is_canceled is not None or progress is not None) else None
     with runner:
         for i, r in enumerate(rs):
             f_end = rs[i + 1] if i + 1 < len(rs) else h    # rows [r, f_end) are final after this tile row

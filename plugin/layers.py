@@ -510,14 +510,12 @@ def write_project(path, frame_paths, times, field_path=None, netcdf_path=None, g
     # QGIS names the .qgs inside a .qgz after the file's base name: keep the final stem first.
     fd, tmp = tempfile.mkstemp(prefix=stem + ".part-", suffix=ext, dir=folder)
     os.close(fd)
-    # a name only: QGIS backs up an existing .qgs as NAME~ before writing it, and mkstemp's file is 0600
+    # a name only: QGIS backs up an existing .qgs as NAME~ before writing it, and mkstemp's file is 0600;
+    # the file QGIS creates gets the umask's permissions like any other
     os.remove(tmp)
     try:
         if not project.write(tmp):
             raise OSError(f"Could not write the project {path}: {project.error()}")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)   # as any other file the user writes
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -119,7 +119,7 @@ class ExportFieldAlgorithm(InBetweenAlgorithm):
             # three significant digits: pixels per second (no georeference) are small numbers
             feedback.pushInfo(f"Their mean: {mean['speed']:.3g} {units} towards {mean['direction']:.0f}° (clockwise "
                               f"from grid north); mean speed {mean['mean_speed']:.3g} {units}")
-        if not rows:
+        else:
             feedback.pushWarning("No vector was written: FIRST or SECOND is nodata at every sample location; "
                                  "use a smaller SPACING.")
         outputs = {"OUTPUT": path}

@@ -228,9 +228,9 @@ def resolve_times(start, end, first_path, second_path, names=("START_TIME", "END
     t0, t1 = found[0][0], found[1][0]
     if t1 <= t0:
         if found[0][1].startswith(layer_names[0]) and found[1][1].startswith(layer_names[1]):
-            raise InputError(f"{layer_names[1]}'s time ({t1.isoformat()}, from its {found[1][1].split(' ', 1)[1]}) is not "
-                             f"after {layer_names[0]}'s ({t0.isoformat()}, from its {found[0][1].split(' ', 1)[1]}): "
-                             f"swap {layer_names[0]} and {layer_names[1]}, or set {names[0]} and {names[1]}.")
+            raise InputError(f"{layer_names[1]}'s time ({t1.isoformat()}, from {found[1][1]}) is not after "
+                             f"{layer_names[0]}'s ({t0.isoformat()}, from {found[0][1]}): swap {layer_names[0]} and "
+                             f"{layer_names[1]}, or set {names[0]} and {names[1]}.")
         raise InputError(f"{names[1]} ({t1.isoformat()}) must be after {names[0]} ({t0.isoformat()}).")
     return t0, t1
 

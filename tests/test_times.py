@@ -109,7 +109,7 @@ def test_resolve_times_errors(tmp_path):
     # the pair given the wrong way round, times from their metadata: the message names the files, not parameters
     late = tif(tmp_path / "late.tif", {"TIFFTAG_DATETIME": "2020:01:01 01:00:00"})
     early = tif(tmp_path / "early.tif", {"TIFFTAG_DATETIME": "2020:01:01 00:00:00"})
-    with pytest.raises(InputError, match=r"SECOND's time \(2020-01-01T00:00:00\+00:00, from its metadata.*\) is not "
+    with pytest.raises(InputError, match=r"SECOND's time \(2020-01-01T00:00:00\+00:00, from SECOND's metadata.*\) is not "
                                          r"after FIRST's .*swap FIRST and SECOND, or set START_TIME and END_TIME"):
         times.resolve_times(None, None, late, early)
 
