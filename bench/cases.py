@@ -72,7 +72,8 @@ assert sorted(ALL + HELDOUT) == sorted(list(RADAR) + SYNTHETIC)
 # start's choice between one motion and several (model/fieldinit.py) decides, so that choice is checked on
 # more than one floe.  name: (shape seed, radius / n, cuts (radians about the floe's centre), each piece's
 # (dx, dy, degrees about its own centre) over the interval, the floe's centre offset (x, y) in px).
-# "field": six small floes, each drifting and turning its own way (positions drawn with seed 5).
+# "field": six small floes, each drifting and turning its own way (positions drawn with seed 5).  An optional
+# sixth item turns the whole floe (degrees about the grid's centre, counter-clockwise) while its pieces drift.
 FLOES = {
     "syn-floes-two-apart": (11, 0.30, (-1.2, 1.9), ((14, -16, 12.0), (-14, 16, -6.0)), (0, 0)),
     "syn-floes-four": (12, 0.30, (-2.5, -0.8, 0.6, 2.0),
@@ -81,6 +82,9 @@ FLOES = {
     "syn-floes-drift-split": (14, 0.24, (-1.0, 1.0, 2.8), ((30, 8, 6.0), (20, 30, -10.0), (10, 18, 8.0)),
                               (-14, -12)),
     "syn-floes-field": None,
+    # a floe that turns as a whole by 30° while its three pieces drift apart (the pack turning as it breaks up)
+    "syn-floes-turn-split": (4, 0.28, (-2.84, -0.74, 1.35), ((-6, -22, 0.0), (22, 6, 0.0), (-16, 20, 0.0)), (0, 0),
+                             30.0),
 }
 # Whole composites, apart from ALL (and bigger than its 256 px): a user gives the whole scene, where cells and
 # systems move each their own way and no single shift dominates, which the crops do not show (2026-11-26: on
@@ -212,7 +216,7 @@ def _floe_pieces(n, name):
             parts.append(np.roll(_blob_shape(n, 20 + k, 0.09 * n), (cy, cx), axis=(0, 1)))
             moves.append(tuple(float(m) for m in (*rng.integers(-16, 16, 2), rng.integers(-20, 20))))
         return parts, moves
-    seed, radius, cuts, moves, (ox, oy) = FLOES[name]
+    seed, radius, cuts, moves, (ox, oy) = FLOES[name][:5]
     floe = np.roll(_blob_shape(n, seed, radius * n), (oy, ox), axis=(0, 1))
     y, x = np.mgrid[0:n, 0:n] - (n - 1) / 2
     angle = np.arctan2(y - oy, x - ox + 0.15 * (y - oy))
@@ -223,12 +227,14 @@ def _floe_pieces(n, name):
 
 
 def floe_breakup(name, n=SYN_SIZE, steps=SYN_STEPS):
-    """A FLOES case: each piece turns about its own centre and drifts, linearly in time."""
+    """A FLOES case: each piece turns about its own centre and drifts, linearly in time (and with the whole
+    floe's turn, turns about the grid's centre before it drifts)."""
     from scipy.ndimage import shift
 
     from model.synthetic import rotate_image
 
     parts, moves = _floe_pieces(n, name)
+    whole = FLOES[name][5] if FLOES[name] is not None and len(FLOES[name]) > 5 else 0.0
     c = (n - 1) / 2
     centres = [np.nonzero(part) for part in parts]
     centres = [(yy.mean(), xx.mean()) for yy, xx in centres]
@@ -238,6 +244,10 @@ def floe_breakup(name, n=SYN_SIZE, steps=SYN_STEPS):
         frame = np.zeros((n, n), np.float32)
         for p, (cy, cx), (dx, dy, deg) in zip(centred, centres, moves):
             p = rotate_image(p, deg * t)
+            if whole:  # in place, turned with the whole floe about the grid's centre, then drifted
+                p = rotate_image(shift(p, (cy - c, cx - c), order=1, mode="constant"), whole * t)
+                frame = np.maximum(frame, shift(p, (dy * t, dx * t), order=1, mode="constant"))
+                continue
             frame = np.maximum(frame, shift(p, (cy - c + dy * t, cx - c + dx * t), order=1, mode="constant"))
         seq.append((frame > 0.5).astype(np.float32))
     return {"seq": np.stack(seq)[:, None], "valid": np.ones((n, n), bool), "kind": "binary",

@@ -38,14 +38,15 @@ class TrainAlgorithm(InBetweenAlgorithm):
                  "(11 frames with both ends).",
         "PRESET": "fast: a small network for a CPU. paper-example-1/2/3: the published network sizes (GPU).",
         "MODE": "accurate (recommended): starts from a classical motion estimate (one motion, a turn of the whole "
-                "scene, or pieces each moving its own way; the log says which) and blends the motion from both "
-                "ends. paper: the method exactly as published.",
+                "scene, pieces each moving its own way, or on an ice mask each floe as a rigid body that drifts and "
+                "turns; the log says which) and blends the motion from both ends. paper: the method exactly as "
+                "published.",
         "ITERATIONS": "Training iterations; empty: as the preset says. In accurate mode that is 0: the model is its "
                       "motion estimate, which measured as good on held-out radar frames; more than 0 trains a "
                       "large-scale correction of the motion, kept only if it makes the two images agree clearly "
                       "better in between and fits them no worse; not at all when the motion estimate is one "
                       "linear motion of the whole scene (a turn, a shear) or has several motions (pieces "
-                      "drifting apart).",
+                      "drifting apart), nor on a mask (two values, such as ice and water).",
         "BATCH_SIZE": "Image patches per iteration; empty: from the preset.",
         "PATCH_SIZE": "Side of the square image patches trained on, in pixels; empty: from the preset.",
         "STRIDE": "Distance between patch positions, in pixels; empty: from the preset.",

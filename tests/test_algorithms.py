@@ -288,6 +288,26 @@ def test_training_says_when_the_pair_turns(provider, tmp_path):
     assert turn and abs(float(turn.group(1)) - 40.0) < 1.0, said
 
 
+def test_training_says_how_each_floe_turns_and_drifts(provider, tmp_path):
+    """An ice mask (bench/cases.py's floe that turns 30° counter-clockwise as it breaks into three pieces) as
+    bytes 0/255 through inbetween:train with its defaults: the log names the rigid pieces and their turns."""
+    import re
+    from bench.cases import floe_breakup
+    from helpers import collecting_feedback, write_geotiff
+    from osgeo import gdal
+
+    seq = floe_breakup("syn-floes-turn-split")["seq"] * 255
+    first = write_geotiff(tmp_path / "first.tif", seq[0], when="2020:03:19 16:00:00", dtype=gdal.GDT_Byte)
+    second = write_geotiff(tmp_path / "second.tif", seq[-1], when="2020:03:20 16:00:00", dtype=gdal.GDT_Byte)
+    feedback = collecting_feedback()
+    run("train", dict(FIRST=first, SECOND=second, OUTPUT_MODEL=str(tmp_path / "ice.inbetween"), STEPS=8),
+        feedback=feedback)
+    said = [i for i in feedback.infos if i.startswith("Estimating the motion: done")]
+    turns = re.search(r"3 rigid pieces, turning from ([0-9.]+)° counter-clockwise to ([0-9.]+)° counter-clockwise",
+                      said[-1] if said else "")
+    assert turns and all(abs(float(t) - 30.0) < 1.0 for t in turns.groups()), said
+
+
 def test_training_says_how_fast_and_which_way_the_content_moves(provider, tmp_path):
     """The start's net motion in m/s and compass terms, in the log of inbetween:train with its defaults: the
     known translation (6 px east, 4 px north in an hour at 250 m: 1.00 m/s towards 56°)."""
