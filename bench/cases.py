@@ -73,7 +73,8 @@ assert sorted(ALL + HELDOUT) == sorted(list(RADAR) + SYNTHETIC)
 # more than one floe.  name: (shape seed, radius / n, cuts (radians about the floe's centre), each piece's
 # (dx, dy, degrees about its own centre) over the interval, the floe's centre offset (x, y) in px).
 # "field": six small floes, each drifting and turning its own way (positions drawn with seed 5).  An optional
-# sixth item turns the whole floe (degrees about the grid's centre, counter-clockwise) while its pieces drift.
+# sixth item turns the whole floe (degrees about the grid's centre, counter-clockwise) while its pieces drift;
+# a seventh, True, turns their drifts along.
 FLOES = {
     "syn-floes-two-apart": (11, 0.30, (-1.2, 1.9), ((14, -16, 12.0), (-14, 16, -6.0)), (0, 0)),
     "syn-floes-four": (12, 0.30, (-2.5, -0.8, 0.6, 2.0),
@@ -85,6 +86,10 @@ FLOES = {
     # a floe that turns as a whole by 30° while its three pieces drift apart (the pack turning as it breaks up)
     "syn-floes-turn-split": (4, 0.28, (-2.84, -0.74, 1.35), ((-6, -22, 0.0), (22, 6, 0.0), (-16, 20, 0.0)), (0, 0),
                              30.0),
+    # the same floe turning 60° with its pieces' drifts turning along (a seventh item, True: the pieces drift,
+    # then the whole turns about the grid's centre)
+    "syn-floes-pack-turn": (4, 0.28, (-2.84, -0.74, 1.35), ((-6, -22, 0.0), (22, 6, 0.0), (-16, 20, 0.0)), (0, 0),
+                            60.0, True),
 }
 # Whole composites, apart from ALL (and bigger than its 256 px): a user gives the whole scene, where cells and
 # systems move each their own way and no single shift dominates, which the crops do not show (2026-11-26: on
@@ -235,6 +240,7 @@ def floe_breakup(name, n=SYN_SIZE, steps=SYN_STEPS):
 
     parts, moves = _floe_pieces(n, name)
     whole = FLOES[name][5] if FLOES[name] is not None and len(FLOES[name]) > 5 else 0.0
+    drift_turns = FLOES[name] is not None and len(FLOES[name]) > 6 and FLOES[name][6]
     c = (n - 1) / 2
     centres = [np.nonzero(part) for part in parts]
     centres = [(yy.mean(), xx.mean()) for yy, xx in centres]
@@ -244,6 +250,10 @@ def floe_breakup(name, n=SYN_SIZE, steps=SYN_STEPS):
         frame = np.zeros((n, n), np.float32)
         for p, (cy, cx), (dx, dy, deg) in zip(centred, centres, moves):
             p = rotate_image(p, deg * t)
+            if whole and drift_turns:  # drifted, then turned with the whole floe about the grid's centre
+                p = shift(p, (cy - c + dy * t, cx - c + dx * t), order=1, mode="constant")
+                frame = np.maximum(frame, rotate_image(p, whole * t))
+                continue
             if whole:  # in place, turned with the whole floe about the grid's centre, then drifted
                 p = rotate_image(shift(p, (cy - c, cx - c), order=1, mode="constant"), whole * t)
                 frame = np.maximum(frame, shift(p, (dy * t, dx * t), order=1, mode="constant"))

@@ -16,7 +16,9 @@ import numpy as np
 
 MAX_SIDE = 256      # the fit runs on masks brought to at most this many pixels a side
 MIN_SHARE = 0.005   # pieces smaller than this share of the ice are left out of the fit (speckle)
-MAX_PIECES = 24     # more pieces than this: not a breakup this fit is for (a field of brash ice)
+MAX_PIECES = 24
+GOOD_FIT = 0.98    # a fit this good ends the search (the starts left would change the frames little)
+ROUNDS = 3          # of the search on each piece: turns about the start, plain, the other pieces' turns     # more pieces than this: not a breakup this fit is for (a field of brash ice)
 
 
 def mask_pair(a, b, valid=None):
@@ -108,11 +110,30 @@ def _windowed_score(piece, centre, others, target):
     return score
 
 
+def _pattern_search(score, q, steps):
+    """Compass search of score over (theta, x shift, y shift) from q, each step size (px; the turn's in
+    degrees, at most 2°) until no move improves; returns (q, score)."""
+    best = score(q)
+    for step in steps:
+        moved = True
+        while moved:
+            moved = False
+            for axis, size in ((0, np.radians(min(step, 2.0))), (1, step), (2, step)):
+                for sign in (1, -1):
+                    cand = q.copy()
+                    cand[axis] += sign * size
+                    s = score(cand)
+                    if s > best + 1e-6:
+                        q, best, moved = cand, s, True
+    return q, best
+
+
 def _fit(pieces, target, starts, progress=None):
     """Each piece's (theta, shift) carrying it into ``target``, jointly: the soft IoU of all pieces carried and
-    ``target``.  First one turn for all (a floe that turns as a whole while it parts; every 10° within
-    ±90°, the start's shifts), then a pattern search on each piece in turn, the others held, from that turn
-    and from none; the better kept."""
+    ``target``.  A pattern search on each piece in turn, the others held, from three starts, the best kept:
+    no turn, one turn for all (every 10° within ±90°, the start's shifts) and the whole turned about its
+    centre (every 10°); in ROUNDS rounds: the first also from turns within ±30° of the start's, the last
+    also from its neighbours' turns and the others' median, placed where the target is left bare."""
     centres = [np.array([np.nonzero(p)[1].mean(), np.nonzero(p)[0].mean()]) for p in pieces]
     tgt = target.astype(np.float32)
     unit = max(target.shape) / 128.0
@@ -124,30 +145,35 @@ def _fit(pieces, target, starts, progress=None):
     def refine(params):
         carried = [carry(k, q) for k, q in enumerate(params)]
 
-        for rnd in range(3):
+        for rnd in range(ROUNDS):
             for k in range(len(pieces)):
                 if progress is not None:   # a cancel check too (tens of pieces take seconds)
-                    progress((len(results) + (rnd * len(pieces) + k) / (3 * len(pieces))) / 2)
+                    progress((len(results) + (rnd * len(pieces) + k) / (ROUNDS * len(pieces))) / 3)
                 others = (np.maximum.reduce(carried[:k] + carried[k + 1:]) if len(pieces) > 1
                           else np.zeros_like(tgt))
                 score = _windowed_score(pieces[k], centres[k], others, tgt)
 
                 q = params[k]
                 best = score(q)
-                for th in (q[0] + np.radians(np.arange(-30, 31, 10)) if rnd == 0 else [q[0]]):
-                    cand = np.array([th, q[1], q[2]])
-                    sc = score(cand)
-                    for step in steps:
-                        moved = True
-                        while moved:
-                            moved = False
-                            for axis, size in ((0, np.radians(min(step, 2.0))), (1, step), (2, step)):
-                                for sign in (1, -1):
-                                    c2 = cand.copy()
-                                    c2[axis] += sign * size
-                                    s2 = score(c2)
-                                    if s2 > sc + 1e-6:
-                                        cand, sc, moved = c2, s2, True
+                if rnd == 0:   # turns about the start's
+                    tries = [np.array([q[0] + th, q[1], q[2]]) for th in np.radians(np.arange(-30, 31, 10))]
+                elif rnd == ROUNDS - 1 and len(pieces) > 1:
+                    # the two nearest pieces' turns and all others' median, placed where the target is left bare:
+                    # a piece that settled in another's place at a wrong turn (pieces of one floe look alike)
+                    # can move to its own
+                    bare = np.clip(tgt - others, 0, None)
+                    gap = ([np.array([(bare.sum(0) * np.arange(bare.shape[1])).sum(),
+                                      (bare.sum(1) * np.arange(bare.shape[0])).sum()]) / bare.sum() - centres[k]]
+                           if bare.sum() > 0 else [])
+                    rest = [j for j in range(len(pieces)) if j != k]
+                    near = sorted(rest, key=lambda j: np.hypot(*(centres[j] - centres[k])))[:2]
+                    turns = {round(float(params[j][0]), 3) for j in near}
+                    turns.add(round(float(np.median([params[j][0] for j in rest])), 3))
+                    tries = [np.array([turn, *sh]) for turn in sorted(turns) for sh in [q[1:]] + gap]
+                else:
+                    tries = [q]
+                for cand in tries:
+                    cand, sc = _pattern_search(score, cand, steps)
                     if sc > best:
                         q, best = cand, sc
                 params[k] = q
@@ -155,15 +181,33 @@ def _fit(pieces, target, starts, progress=None):
         return params, _iou(np.maximum.reduce(carried), tgt)
 
     def common(theta):
+        """every piece turned by theta about its own centre, shifted as the start says"""
         return [np.array([theta, s[0], s[1]]) for s in starts]
+
+    areas = np.array([p.sum() for p in pieces], np.float64)
+    at = (np.stack(centres) * areas[:, None]).sum(axis=0) / areas.sum()
+    ys, xs = np.nonzero(target)
+    to = np.array([xs.mean(), ys.mean()])
+
+    def whole(theta):
+        """all pieces turned by theta together, about their joint centre, which goes to the target's"""
+        r = _rigid(theta, np.zeros(2), np.zeros(2))[:, :2]
+        return [np.concatenate([[theta], r @ (c - at) + to - c]) for c in centres]
 
     def union_score(params):
         return _iou(np.maximum.reduce([carry(k, q) for k, q in enumerate(params)]), tgt)
 
-    turn = max(np.radians(np.arange(-90, 91, 10)), key=lambda th: union_score(common(th)))
+    # starts for the search: no turn; the best common turn within ±90° with the start's shifts; the best turn
+    # of the whole (a floe turning as it parts: its pieces' shifts come from the turn, which the start's
+    # motion, a mass match, gets wrong beyond ~60°)
+    best_common = max((common(th) for th in np.radians(np.arange(-90, 91, 10))), key=union_score)
+    best_whole = max((whole(th) for th in np.radians(np.arange(-180, 180, 10))), key=union_score)
     results = []
-    for theta in [0.0] + ([float(turn)] if turn != 0 else []):
-        results.append(refine(common(theta)))
+    for params in [common(0.0), best_common, best_whole]:
+        results.append(refine(params))
+        if results[-1][1] >= GOOD_FIT:   # the rest cannot do much better: spare their seconds
+            break
+
     params, fit = max(results, key=lambda r: r[1])
     return [_rigid(q[0], q[1:], c) for q, c in zip(params, centres)], fit
 
