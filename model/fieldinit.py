@@ -375,6 +375,11 @@ LINEAR_MARGIN = 0.9
 # pack turning 60° 0.516 -> 0.784; OT 0.909 / 0.811 / 0.505), 0.75 on the field of six small floes, where
 # floes that touch form one region (left to the one motion).
 RIGID_FIT = 0.9
+# ... and when the pieces leave at most this share of the misfit the two ends have standing still (1 − their
+# IoU): an IoU is lenient where one region fills most of the image (pack ice with a few leads, unchanged but
+# for them, has 0.9 standing still).  On the bench's breakups standing still leaves 0.63-1.00, the pieces
+# 0.00-0.04.
+RIGID_SHARE = 0.5
 
 
 PRIORS = ("auto", "multi", "multi-jaccard", "multi-linear", "multi-rigid", "shift", "none")
@@ -476,7 +481,9 @@ def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto", progress=None, wi
                     found = fit
                 if found is not None and found.fit >= GOOD_FIT:
                     break
-            if found is not None and found.fit >= RIGID_FIT:
+            m0, m1 = masks
+            still = float((m0 & m1).sum() / max((m0 | m1).sum(), 1))
+            if found is not None and found.fit >= RIGID_FIT and 1 - found.fit <= RIGID_SHARE * (1 - still):
                 # said, so a user knows the floes' own turns and drifts
                 kind = SEVERAL_MOTIONS if len(found.maps) > 1 else LINEAR_MOTION
                 v, done = found.field, f"done, {found.describe()}"

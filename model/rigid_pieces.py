@@ -6,19 +6,19 @@ distance is the gradient of a convex function), so it cannot turn a piece, and i
 the cracks.  On a mask (two values: ice and water, as floe-segmentation products give) the pieces are
 visible as connected regions of the end where the floe has broken further, so each can be fitted as a rigid
 body: its turn and shift that carry it back into the other end, fitted jointly (the union of all pieces
-carried back should be the other end's ice, no piece overlapping another), from the start's motion.
+carried back should be the other end's ice), from the start's motion.
 
 Each piece's rigid map becomes the stationary field whose trajectories reproduce it (as the linear candidate
 of model/fieldinit.py: v(x) = L (x, 1) with exp(L) the map, so its steps follow the arc), held where the
-piece is at mid-interval; between the pieces the nearest piece's field.
+piece is at mid-interval; between the pieces their fields weighted by inverse distance.
 """
 import numpy as np
 
 MAX_SIDE = 256      # the fit runs on masks brought to at most this many pixels a side
 MIN_SHARE = 0.005   # pieces smaller than this share of the ice are left out of the fit (speckle)
-MAX_PIECES = 24
-GOOD_FIT = 0.98    # a fit this good ends the search (the starts left would change the frames little)
-ROUNDS = 3          # of the search on each piece: turns about the start, plain, the other pieces' turns     # more pieces than this: not a breakup this fit is for (a field of brash ice)
+MAX_PIECES = 24     # more pieces than this: not a breakup this fit is for (a field of brash ice)
+GOOD_FIT = 0.98     # a fit this good ends the search (the starts left would change the frames little)
+ROUNDS = 3          # of the search on each piece: turns about the start, plain, the neighbours' turns
 
 
 def mask_pair(a, b, valid=None):
