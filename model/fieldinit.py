@@ -419,7 +419,7 @@ def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto", progress=None, wi
     against the start chosen, with LINEAR_MARGIN.
     ``"multi-rigid"`` (the accurate mode's default since; files from before keep theirs) then, on a mask
     (two values: ice and water), fits each piece as a rigid body (model/rigid_pieces.py) and takes that
-    field where the fit is good (RIGID_FIT).
+    field where the fit is good (RIGID_FIT, RIGID_SHARE).
     ``progress(fraction, what)``, optional, is told how far the estimate is (it takes seconds on large
     images).  pair_start measures it on motion_view's scale (the accurate mode's ``flow_log_view``)."""
     def report(fraction, what):
@@ -439,7 +439,8 @@ def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto", progress=None, wi
         # than not moving at all): no motion, so the frames start as the time blend of the two ends
         v, kind = np.zeros_like(v), STILL
     # the chosen start's half-way distance, which each later candidate must clearly beat
-    apart = _midpoint_distance(af, bf, v, valid) if prior in ("multi-jaccard", "multi-linear", "multi-rigid") else None
+    jaccard = prior in ("multi-jaccard", "multi-linear", "multi-rigid")
+    apart = _midpoint_distance(af, bf, v, valid) if jaccard else None
     vt = None
     if prior in MULTI:
         report(0.9, "optimal transport for several motions")
@@ -472,18 +473,18 @@ def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto", progress=None, wi
         if masks is not None:
             report(0.97, "each piece of ice as a rigid body")
             # each piece's shift starts from the chosen start and from the transport candidate, the better
-            # fit kept (the floe whose small piece drifts far: 0.86 from the one motion, 0.96 from transport)
+            # fit kept (bench/cases.py's floe in four pieces: 0.83 from the one motion, 0.98 from transport)
             starts, found = [v] if vt is None or vt is v else [v, vt], None
-            for k, s in enumerate(starts):
-                fit = rigid_motion(*masks, s, lambda f, k=k: report(0.97 + 0.03 * (k + f) / len(starts),
-                                                                      "each piece of ice as a rigid body"))
-                if fit is not None and (found is None or fit.fit > found.fit):
-                    found = fit
+            for k, start in enumerate(starts):
+                pieces = rigid_motion(*masks, start, lambda f, k=k: report(0.97 + 0.03 * (k + f) / len(starts),
+                                                                           "each piece of ice as a rigid body"))
+                if pieces is not None and (found is None or pieces.fit > found.fit):
+                    found = pieces
                 if found is not None and found.fit >= GOOD_FIT:
                     break
             m0, m1 = masks
-            still = float((m0 & m1).sum() / max((m0 | m1).sum(), 1))
-            if found is not None and found.fit >= RIGID_FIT and 1 - found.fit <= RIGID_SHARE * (1 - still):
+            standing = float((m0 & m1).sum() / max((m0 | m1).sum(), 1))   # the two ends' IoU, no motion
+            if found is not None and found.fit >= RIGID_FIT and 1 - found.fit <= RIGID_SHARE * (1 - standing):
                 # said, so a user knows the floes' own turns and drifts
                 kind = SEVERAL_MOTIONS if len(found.maps) > 1 else LINEAR_MOTION
                 v, done = found.field, f"done, {found.describe()}"
