@@ -372,7 +372,7 @@ LINEAR_MARGIN = 0.9
 # dominates the distance on every candidate (0.35-0.39 on the bench floe split whichever start).  Measured
 # (2026-11-27, untrained, bench/cases.py's floe split, binary shift and FLOES): the fit 0.96-1.00 on every
 # breakup whose frames it made better (IoU 0.919 -> 0.969 on the split, the turn by 30° 0.786 -> 0.927, the
-# pack turning 60° 0.516 -> 0.784; OT 0.909 / 0.811 / 0.505), 0.75 on the field of six small floes, where
+# pack turning 60° 0.516 -> 0.783; OT 0.909 / 0.811 / 0.505), 0.75 on the field of six small floes, where
 # floes that touch form one region (left to the one motion).
 RIGID_FIT = 0.9
 # ... and when the pieces leave at most this share of the misfit the two ends have standing still (1 − their

@@ -148,7 +148,7 @@ def _fit(pieces, target, starts, progress=None):
         for rnd in range(ROUNDS):
             for k in range(len(pieces)):
                 if progress is not None:   # a cancel check too (tens of pieces take seconds)
-                    progress((len(results) + (rnd * len(pieces) + k) / (ROUNDS * len(pieces))) / 3)
+                    progress((len(results) + (rnd * len(pieces) + k) / (ROUNDS * len(pieces))) / 8)
                 others = (np.maximum.reduce(carried[:k] + carried[k + 1:]) if len(pieces) > 1
                           else np.zeros_like(tgt))
                 score = _windowed_score(pieces[k], centres[k], others, tgt)
@@ -189,10 +189,14 @@ def _fit(pieces, target, starts, progress=None):
     ys, xs = np.nonzero(target)
     to = np.array([xs.mean(), ys.mean()])
 
-    def whole(theta):
-        """all pieces turned by theta together, about their joint centre, which goes to the target's"""
+    spread = np.stack(starts) - (np.stack(starts) * areas[:, None]).sum(axis=0) / areas.sum()
+
+    def whole(theta, apart=False):
+        """all pieces turned by theta together, about their joint centre, which goes to the target's (with
+        ``apart``, each also drifting from the others as the start's shifts say)"""
         r = _rigid(theta, np.zeros(2), np.zeros(2))[:, :2]
-        return [np.concatenate([[theta], r @ (c - at) + to - c]) for c in centres]
+        return [np.concatenate([[theta], r @ (c - at) + to - c + (d if apart else 0.0)])
+                for c, d in zip(centres, spread)]
 
     def union_score(params):
         return _iou(np.maximum.reduce([carry(k, q) for k, q in enumerate(params)]), tgt)
@@ -201,10 +205,24 @@ def _fit(pieces, target, starts, progress=None):
     # of the whole (a floe turning as it parts: its pieces' shifts come from the turn, which the start's
     # motion, a mass match, gets wrong beyond ~60°)
     best_common = max((common(th) for th in np.radians(np.arange(-90, 91, 10))), key=union_score)
-    best_whole = max((whole(th) for th in np.radians(np.arange(-180, 180, 10))), key=union_score)
+    # the pieces of one floe look alike, so turns a third or a half turn apart can score alike: the whole's
+    # three best turns at least 30° apart, each searched (a floe in three pieces turned 60° at 160-256 px
+    # settled near 180° from the best alone); fewer for many pieces (a field of floes), whose search is longer
+    turns = np.radians(np.arange(-180, 180, 10))
+    wholes = []
+    for apart in (False, True):
+        ranked = sorted(turns, key=lambda th: -union_score(whole(th, apart)))
+        chosen = []
+        for th in ranked:
+            if all(abs((th - c + np.pi) % (2 * np.pi) - np.pi) >= np.radians(30) for c in chosen):
+                chosen.append(th)
+            if len(chosen) == (3 if len(pieces) <= 6 else 1):
+                break
+        wholes += [whole(th, apart) for th in chosen]
     results = []
-    for params in [common(0.0), best_common, best_whole]:
+    for params in [common(0.0), best_common] + wholes:
         results.append(refine(params))
+
         if results[-1][1] >= GOOD_FIT:   # the rest cannot do much better: spare their seconds
             break
 

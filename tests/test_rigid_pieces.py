@@ -56,7 +56,8 @@ def test_each_piece_s_turn_and_drift_are_measured():
     """bench/cases.py's floe split (three pieces, each turned about the grid's centre by 8° clockwise, 10°
     counter-clockwise and not at all, then moved by (−6, −22), (22, 6), (−16, 20) px): each piece's map,
     found jointly, turns within 1° of the truth's and carries the floe's centre within 1.5 px of where the
-    truth's does; the same turn on the turning floe at 384 px (the fit runs at 256 px and is carried back)."""
+    truth's does; the same turn on the turning floe at 384 px (the fit runs at 256 px and is carried back); the
+    floe turning 60° with its drifts at 160 and 200 px (there the whole's best turn alone was 180° off)."""
     seq = synthetic_case("syn-floe-split")["seq"]
     m0, m1 = mask_pair(seq[0], seq[-1])
     start = initial_flow(seq[0], seq[-1], prior="multi-linear")
@@ -67,6 +68,12 @@ def test_each_piece_s_turn_and_drift_are_measured():
                                         [(-8.0, -6.0, -22.0), (0.0, -16.0, 20.0), (10.0, 22.0, 6.0)]):
         moved = m @ np.array([c, c, 1.0])   # the centre: turned in place, so only the shift moves it
         assert abs(turn - deg) < 1.0 and np.hypot(moved[0] - c - dx, moved[1] - c - dy) < 1.5, (turn, moved)
+    for n in (160, 200):   # the floe in three alike pieces turned 60°: a third of a turn more fits nearly as well
+        pack = floe_breakup("syn-floes-pack-turn", n=n)["seq"]
+        said = []
+        initial_flow(pack[0], pack[-1], prior="multi-rigid", progress=lambda f, w: said.append(w))
+        assert said[-1].startswith("done, 3 rigid pieces, turning from 59.") or \
+            said[-1].startswith("done, 3 rigid pieces, turning from 60."), (n, said[-1])
     big = floe_breakup("syn-floes-turn-split", n=384)["seq"]
     m0, m1 = mask_pair(big[0], big[-1])
     found = rigid_motion(m0, m1, initial_flow(big[0], big[-1], prior="multi-linear"))
@@ -116,10 +123,10 @@ def test_every_floe_breakup_of_the_bench_keeps_its_pieces():
                 "syn-floes-two-apart": 0.967,     # 0.833, 0.847
                 "syn-floes-four": 0.939,          # 0.759, 0.790
                 "syn-floes-far-piece": 0.941,     # 0.857, 0.819
-                "syn-floes-drift-split": 0.916,   # 0.830, 0.831
+                "syn-floes-drift-split": 0.917,   # 0.830, 0.831
                 "syn-floes-field": 0.905,         # 0.839, 0.905 (the one motion: floes that touch fit no pieces)
                 "syn-floes-turn-split": 0.927,    # 0.811, 0.786
-                "syn-floes-pack-turn": 0.784}     # 0.505, 0.516
+                "syn-floes-pack-turn": 0.783}     # 0.505, 0.516
     assert set(measured) == {"syn-floe-split"} | set(FLOES)
     for name, iou in measured.items():
         seq = (floe_breakup(name) if name in FLOES else synthetic_case(name))["seq"]
