@@ -393,9 +393,10 @@ STILL, ONE_MOTION, SEVERAL_MOTIONS = "still", "one motion", "several motions"
 LINEAR_MOTION = "one linear motion"
 
 
-def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto", progress=None, with_kind=False):
+def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto", progress=None, with_kind=False, with_pieces=False):
     """x0, x1: (C, H, W) float arrays (NaN allowed); returns (2, H, W) float32 pixels over the interval,
-    and with ``with_kind`` also which of STILL, ONE_MOTION, LINEAR_MOTION, SEVERAL_MOTIONS it is.
+    and with ``with_kind`` also which of STILL, ONE_MOTION, LINEAR_MOTION, SEVERAL_MOTIONS it is, with
+    ``with_pieces`` also the rigid pieces (model/rigid_pieces.Pieces: their per-step fields) or None.
 
     ``prior``: ``"none"`` plain DIS both ways; ``"shift"`` the global-shift search first (see the module
     docs); ``"auto"`` (models saved before ``"multi"`` existed: inference calls this with the stored
@@ -440,6 +441,7 @@ def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto", progress=None, wi
         v, kind = np.zeros_like(v), STILL
     # the chosen start's half-way distance, which each later candidate must clearly beat
     jaccard = prior in ("multi-jaccard", "multi-linear", "multi-rigid")
+    chosen = None   # the rigid pieces, where taken
     apart = _midpoint_distance(af, bf, v, valid) if jaccard else None
     vt = None
     if prior in MULTI:
@@ -487,18 +489,22 @@ def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto", progress=None, wi
             if found is not None and found.fit >= RIGID_FIT and 1 - found.fit <= RIGID_SHARE * (1 - standing):
                 # said, so a user knows the floes' own turns and drifts
                 kind = SEVERAL_MOTIONS if len(found.maps) > 1 else LINEAR_MOTION
-                v, done = found.field, f"done, {found.describe()}"
+                v, done, chosen = found.field, f"done, {found.describe()}", found
     report(1.0, done)
+    if with_pieces:
+        return v, kind, chosen
     return (v, kind) if with_kind else v
 
 
 class Start:
     """pair_start's answer: the initial ``flow`` (2, H, W) and its ``kind`` (initial_flow), the pair's
-    ``border`` weight (border_weight; 1.0 when not asked) and ``log_scaled``: whether a band was viewed on
-    a log scale (motion_view)."""
+    ``border`` weight (border_weight; 1.0 when not asked), ``log_scaled``: whether a band was viewed on
+    a log scale (motion_view), and ``pieces``: the rigid pieces whose per-step fields move the frames
+    (rigid_pieces.Pieces.step_fields), or None."""
 
-    def __init__(self, flow, kind, border, log_scaled):
+    def __init__(self, flow, kind, border, log_scaled, pieces=None):
         self.flow, self.kind, self.border, self.log_scaled = flow, kind, border, log_scaled
+        self.pieces = pieces
 
 
 def pair_start(x0, x1, valid=None, smooth=2.0, prior="auto", log_view=False, border=False, progress=None):
@@ -507,9 +513,9 @@ def pair_start(x0, x1, valid=None, smooth=2.0, prior="auto", log_view=False, bor
     motion_view's scale, else on the values as given."""
     offsets = log_offsets(x0, x1, valid) if log_view else []
     a, b = motion_view(x0, x1, valid, offsets) if log_view else (x0, x1)
-    v, kind = initial_flow(a, b, valid, smooth, prior, progress, with_kind=True)
+    v, kind, pieces = initial_flow(a, b, valid, smooth, prior, progress, with_pieces=True)
     weight = border_weight(a, b, v, valid) if border else 1.0
-    return Start(v, kind, weight, any(o is not None for o in offsets))
+    return Start(v, kind, weight, any(o is not None for o in offsets), pieces)
 
 
 def _estimate(a, b, af, bf, valid, smooth, prior, report):

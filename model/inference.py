@@ -66,6 +66,7 @@ class TorchTileRunner:
         self.flow_smooth = cfg.flow_smooth
         self.flow_prior = cfg.flow_prior
         self.flow_log_view = bool(getattr(cfg, "flow_log_view", False))
+        self.rigid_steps = bool(getattr(cfg, "rigid_steps", False))
         self.patch_norm = bool(cfg.patch_norm)
         self.uses_coords = bool(getattr(model, "uses_coords", False))
         self.uses_border = bool(getattr(model, "uses_border", False))
@@ -88,7 +89,7 @@ class TorchTileRunner:
         self.model.to("cpu")
         return False
 
-    def _run(self, what, a, b, fl, valid, coords=None, border=1.0, several=0.0):
+    def _run(self, what, a, b, fl, valid, coords=None, border=1.0, several=0.0, steps=None):
         import torch
         from .patches import patch_scale, patch_unscale
 
@@ -99,6 +100,7 @@ class TorchTileRunner:
                 tb = torch.from_numpy(np.ascontiguousarray(b))[None].to(dev)
                 tf = torch.from_numpy(np.ascontiguousarray(fl))[None].to(dev) if fl is not None else None
                 tc = torch.from_numpy(np.ascontiguousarray(coords))[None].to(dev) if coords is not None else None
+                ts = torch.from_numpy(np.ascontiguousarray(steps))[None].to(dev) if steps is not None else None
                 seen = (torch.from_numpy(valid.astype(np.float32))[None, None].to(dev)   # None: no gaps in the tile
                         if self.uses_seen and valid is not None and not valid.all() else None)
                 scale = None
@@ -108,23 +110,23 @@ class TorchTileRunner:
                 with self.run_on.autocast():
                     if what == "frames":
                         if self.decoder_is_zero:
-                            res = blended_frames(self.model, ta, tb, tf, border, seen, several, self.each_step)
+                            res = blended_frames(self.model, ta, tb, tf, border, seen, several, self.each_step, ts)
                         else:
-                            frames, _ = self.model.frames(ta, tb, tf, tc, border, seen, several)
+                            frames, _ = self.model.frames(ta, tb, tf, tc, border, seen, several, ts)
                             res = torch.cat(frames, 0).float()      # (N+1, C, h, w)
                         if scale is not None:
                             res = patch_unscale(res, scale[0][:1], scale[1][:1])
                         res = res.clamp(-1.0, 1.0)
                     else:
-                        disp, _ = self.model.fields(ta, tb, tf, tc)
+                        disp, _ = self.model.fields(ta, tb, tf, tc, ts)
                         res = disp[0].float()                       # (N, 2, h, w)
                 return res.float().cpu().numpy()
 
-    def frames(self, a, b, fl, valid, coords=None, border=1.0, several=0.0):
-        return self._run("frames", a, b, fl, valid, coords, border, several)
+    def frames(self, a, b, fl, valid, coords=None, border=1.0, several=0.0, steps=None):
+        return self._run("frames", a, b, fl, valid, coords, border, several, steps)
 
-    def fields(self, a, b, fl, valid, coords=None):
-        return self._run("fields", a, b, fl, valid, coords)
+    def fields(self, a, b, fl, valid, coords=None, steps=None):
+        return self._run("fields", a, b, fl, valid, coords, steps=steps)
 
 
 def decoder_is_zero(model):
@@ -144,17 +146,17 @@ def decoder_is_zero(model):
     return bool((out.weight == 0).all()) and (out.bias is None or bool((out.bias == 0).all()))
 
 
-def blended_frames(model, x0, x1, flow=None, border=1.0, seen=None, several=0.0, each_step=None):
+def blended_frames(model, x0, x1, flow=None, border=1.0, seen=None, several=0.0, each_step=None, steps=None):
     """InBetweenNet.frames for a model with ``decoder_is_zero``: the same frames (N+1, C, h, w), float32,
     with the images alone advected (no latent channel, no encoder, no decoder).  ``each_step()``, optional,
     is called at every step of the rollouts and the blend (a cancel check: hundreds of steps on one tile
-    take tens of seconds)."""
+    take tens of seconds); ``steps``, optional, the start's per-step fields (InBetweenNet.fields)."""
     import torch
     from .advection import blend_inputs, data_mask, ends_kept, rollouts, time_blend
 
     cfg = model.cfg
     n = cfg.steps
-    disp, _ = model.fields(x0, x1, flow)
+    disp, _ = model.fields(x0, x1, flow, steps=steps)
     occ = getattr(cfg, "occlusion_blend", False)
     stretch = getattr(cfg, "stretch_blend", False)
     mask = data_mask(seen) if getattr(model, "uses_seen", False) and seen is not None else None
@@ -208,6 +210,7 @@ class FullFlow:
         self.border = float(border)
         self.several = float(several)
         self.max_abs = float(np.abs(flow).max()) if flow.size else 0.0
+        self.steps = None   # a StepFlow where the frames move by per-step fields (rigid pieces)
 
     def window(self, r0, r1, q0, q1):
         return self.flow[:, r0:r1, q0:q1]
@@ -226,20 +229,44 @@ class LowResFlow:
         self.fy = height / flow_lo.shape[1]
         self.fx = width / flow_lo.shape[2]
         self.max_abs = float(max(np.abs(flow_lo[0]).max() * self.fx, np.abs(flow_lo[1]).max() * self.fy))
+        self.steps = None   # as FullFlow's
 
     def window(self, r0, r1, q0, q1):
-        import cv2
-
-        ys = ((np.arange(r0, r1, dtype=np.float32) + 0.5) / self.fy - 0.5)
-        xs = ((np.arange(q0, q1, dtype=np.float32) + 0.5) / self.fx - 0.5)
-        my = np.repeat(ys[:, None], len(xs), 1)
-        mx = np.repeat(xs[None, :], len(ys), 0)
-        out = [cv2.remap(self.flow[k], mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-               for k in range(2)]
-        return np.stack([out[0] * np.float32(self.fx), out[1] * np.float32(self.fy)]).astype(np.float32)
+        return _upsampled(self.flow[None], self.fx, self.fy, r0, r1, q0, q1)[0]
 
 
-def bounded_initial_flow(source, smooth, max_side=2048, prior="auto", border=False, log_view=False):
+class StepFlow:
+    """Per-step fields (n, 2, h, w) on a small grid covering the whole image (rigid_pieces.Pieces.step_fields),
+    brought to (H, W) pixels per window as LowResFlow's; ``max_total``: the longest a trajectory can be over
+    the interval (the tiles' halo)."""
+
+    def __init__(self, steps_lo, height, width):
+        self.steps = steps_lo
+        self.fy = height / steps_lo.shape[2]
+        self.fx = width / steps_lo.shape[3]
+        self.max_total = float(sum(max(np.abs(d[0]).max() * self.fx, np.abs(d[1]).max() * self.fy) for d in steps_lo))
+
+    def window(self, r0, r1, q0, q1):
+        """(n, 2, r1 − r0, q1 − q0) float32 pixels per step."""
+        return _upsampled(self.steps, self.fx, self.fy, r0, r1, q0, q1)
+
+
+def _upsampled(fields, fx, fy, r0, r1, q0, q1):
+    """(K, 2, h, w) displacements on a grid fx × fy times coarser, bilinearly at the window's pixel centres
+    (pixel centres map to pixel centres), scaled to its pixels: (K, 2, r1 − r0, q1 − q0) float32."""
+    import cv2
+
+    ys = ((np.arange(r0, r1, dtype=np.float32) + 0.5) / fy - 0.5)
+    xs = ((np.arange(q0, q1, dtype=np.float32) + 0.5) / fx - 0.5)
+    my = np.repeat(ys[:, None], len(xs), 1)
+    mx = np.repeat(xs[None, :], len(ys), 0)
+    scale = (np.float32(fx), np.float32(fy))
+    return np.stack([np.stack([cv2.remap(np.ascontiguousarray(d[k], np.float32), mx, my, cv2.INTER_LINEAR,
+                                         borderMode=cv2.BORDER_REPLICATE) * scale[k] for k in range(2)])
+                     for d in fields]).astype(np.float32)
+
+
+def bounded_initial_flow(source, smooth, max_side=2048, prior="auto", border=False, log_view=False, steps=None):
     """The accurate mode's initial flow for ``source`` with memory bounded by ``max_side``.
 
     Up to ``max_side`` pixels on the longer side: the same whole-image DIS flow as training
@@ -248,17 +275,23 @@ def bounded_initial_flow(source, smooth, max_side=2048, prior="auto", border=Fal
     (smoothing sigma scaled down alike) and upsampled bilinearly per tile, displacements scaled up.
     The flow is a smooth large-scale initialisation (the network learns the residual), so the reduced
     estimate changes frames by little (tests/test_streaming.py measures it); memory stays ~max_side².
-    ``border``: also the pair's border weight; ``log_view``: the motion's scale (fieldinit.pair_start)."""
+    ``border``: also the pair's border weight; ``log_view``: the motion's scale (fieldinit.pair_start);
+    ``steps``: the model's number of steps, for the per-step fields of a start of rigid pieces (the flow's
+    ``steps``, a StepFlow; None for every other start)."""
     from .fieldinit import SEVERAL_MOTIONS, pair_start
 
     h, w = source.height, source.width
     if max(h, w) <= max_side:
         s = pair_start(*source.window(0, h, 0, w), smooth, prior, log_view, border)
-        return FullFlow(s.flow, s.border, s.kind == SEVERAL_MOTIONS)
-    f = max(h, w) / float(max_side)
-    hl, wl = max(int(round(h / f)), 16), max(int(round(w / f)), 16)
-    s = pair_start(*source.decimated(hl, wl), (smooth or 0) / f, prior, log_view, border)
-    return LowResFlow(s.flow, h, w, s.border, s.kind == SEVERAL_MOTIONS)
+        flow = FullFlow(s.flow, s.border, s.kind == SEVERAL_MOTIONS)
+    else:
+        f = max(h, w) / float(max_side)
+        hl, wl = max(int(round(h / f)), 16), max(int(round(w / f)), 16)
+        s = pair_start(*source.decimated(hl, wl), (smooth or 0) / f, prior, log_view, border)
+        flow = LowResFlow(s.flow, h, w, s.border, s.kind == SEVERAL_MOTIONS)
+    if s.pieces is not None and steps:
+        flow.steps = StepFlow(s.pieces.step_fields(int(steps)), h, w)
+    return flow
 
 
 # ---------------------------------------------------------------------------------------------
@@ -290,11 +323,14 @@ def iter_blocks(runner, source, what="frames", tile=None, overlap=64, halo=None,
     n = runner.steps
     if flow is None and runner.uses_flow:
         flow = bounded_initial_flow(source, runner.flow_smooth, flow_max_side, runner.flow_prior,
-                                    getattr(runner, "uses_border", False), getattr(runner, "flow_log_view", False))
+                                    getattr(runner, "uses_border", False), getattr(runner, "flow_log_view", False),
+                                    n if getattr(runner, "rigid_steps", False) else None)
     if not runner.uses_flow:
         flow = None
+    steps = getattr(flow, "steps", None)
     if halo is None:
-        halo = int(np.ceil(flow.max_abs)) + 8 if flow is not None else overlap
+        reach = max(flow.max_abs, steps.max_total if steps is not None else 0.0) if flow is not None else None
+        halo = int(np.ceil(reach)) + 8 if flow is not None else overlap
     halo = max(int(halo), 0)
     tile = int(max(auto_tile(halo) if tile is None else tile, 16))
     overlap = int(min(max(overlap, 0), tile // 2))
@@ -352,6 +388,8 @@ def iter_blocks(runner, source, what="frames", tile=None, overlap=64, halo=None,
                 run_tile = runner.frames if what == "frames" else runner.fields
                 if uses_coords:   # the tile (with its halo) where it lies in the whole image
                     res = run_tile(a, b, fl, valid, coords=image_coords(h, w, r0, r1, q0, q1))
+                elif steps is not None:
+                    res = run_tile(a, b, fl, valid, steps=steps.window(r0, r1, q0, q1), **extra)
                 else:
                     res = run_tile(a, b, fl, valid, **extra)
                 res = res[:, :, r - r0:r - r0 + th, q - q0:q - q0 + tw]
@@ -414,7 +452,8 @@ def _assemble(model, x0, x1, valid, device, tile, overlap, progress, is_canceled
     flow = None
     if runner.uses_flow:   # the in-memory path: the whole-image flow, as training computed it
         flow = bounded_initial_flow(source, runner.flow_smooth, max(source.height, source.width), runner.flow_prior,
-                                    getattr(runner, "uses_border", False), getattr(runner, "flow_log_view", False))
+                                    getattr(runner, "uses_border", False), getattr(runner, "flow_log_view", False),
+                                    runner.steps if getattr(runner, "rigid_steps", False) else None)
     k = runner.steps + 1 if what == "frames" else runner.steps
     out = np.empty((k, source.bands if what == "frames" else 2, source.height, source.width), np.float32)
     for r, q, block in iter_blocks(runner, source, what, tile, overlap, halo, flow, None, progress, is_canceled):

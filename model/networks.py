@@ -143,10 +143,13 @@ class InBetweenNet(nn.Module):
                             cfg.decoder_kernel, zero_out=cfg.residual_decoder or skip, skip=skip)
 
     # -- fields --------------------------------------------------------------------------------
-    def fields(self, x0, x1=None, flow=None, coords=None):
+    def fields(self, x0, x1=None, flow=None, coords=None, steps=None):
         """Per-step displacement in pixels, (B, N, 2, H, W), plus the raw network output.  ``coords``
         (paper mode with ``coord_input``): (B, 2, H, W), the pixels' place in the whole image
-        (patches.image_coords); None: ``x0`` is the whole image."""
+        (patches.image_coords); None: ``x0`` is the whole image.  ``steps`` (accurate mode), optional:
+        the start's own per-step fields (B, N, 2, H, W), under the residual instead of ``flow`` / N each step
+        (rigid pieces moving through each other's places: fieldinit.Start.pieces); ``flow`` stays the
+        network's input."""
         cfg = self.cfg
         b, _, h, w = x0.shape
         n = cfg.steps
@@ -164,7 +167,9 @@ class InBetweenNet(nn.Module):
             inp.append(flow / 10.0)
         raw = self.residual(self.field_net(torch.cat(inp, dim=1))).view(b, n, 2, h, w).float()
         disp = raw
-        if cfg.flow_init:
+        if steps is not None:
+            disp = disp + steps.float()
+        elif cfg.flow_init:
             disp = disp + (flow.float() / n).unsqueeze(1)
         return disp, raw
 
@@ -188,14 +193,15 @@ class InBetweenNet(nn.Module):
         return self.decoder(z)
 
     # -- frames --------------------------------------------------------------------------------
-    def frames(self, x0, x1, flow=None, coords=None, border=1.0, seen=None, several=0.0):
+    def frames(self, x0, x1, flow=None, coords=None, border=1.0, seen=None, several=0.0, steps=None):
         """Normalised frames 0..N (list), frame 0 = x0, frame N = x1 exactly.  ``border``: the blend's
         weight of an end whose trajectory began outside the image (advection.kept_area); ``seen``
         ((B, 1, H, W), with ``uses_seen``): 1 where the pair is valid, a gap counts as outside;
-        ``several`` (with ``uses_several``): 1 when the start has several motions (time_blend)."""
+        ``several`` (with ``uses_several``): 1 when the start has several motions (time_blend); ``steps``:
+        the start's per-step fields (fields)."""
         cfg = self.cfg
         n = cfg.steps
-        disp, _ = self.fields(x0, x1, flow, coords)
+        disp, _ = self.fields(x0, x1, flow, coords, steps)
         z0 = self.encoder(x0)
         out = [x0]
         forward, backward = rollouts(getattr(cfg, "sample_once", False))

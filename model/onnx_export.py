@@ -9,7 +9,10 @@ accurate mode, ``flow`` (1, 2, h, w): the initial DIS flow in pixels, computed o
 place in the whole image (model/patches.image_coords, computed outside); in accurate mode also, as the
 model's configuration asks, ``border`` (1, 1, 1, 1): the pair's border weight (fieldinit.border_weight),
 ``seen`` (1, 1, h, w): 1 where the pair is valid (a trajectory from a gap counts as from outside), and
-``several`` (1, 1, 1, 1): 1 when the pair's start has several motions (advection.time_blend).  Outputs: ``frames`` (1, (N+1)·C, h, w), the normalised frames 0..N in
+``several`` (1, 1, 1, 1): 1 when the pair's start has several motions (advection.time_blend); in accurate
+mode ``steps`` (1, 2N, h, w) or (1, 2N, 1, 1): what the start's per-step fields add to ``flow`` / N (x then y
+per step, pixels), zeros (1, 2N, 1, 1) but where the start is rigid pieces (fieldinit.Start.pieces; graphs
+exported before it have no such input and move the pieces by ``flow``).  Outputs: ``frames`` (1, (N+1)·C, h, w), the normalised frames 0..N in
 order, and ``fields`` (1, 2N, h, w), the per-step displacements in pixels (x then y per step).  The model
 file's JSON header is stored in the ONNX ``metadata_props`` under ``inbetween`` (plus an ``onnx`` entry:
 opset, inputs, layout and the normalisation range), so the file is all inference needs.
@@ -52,12 +55,13 @@ def _wrapper(model):
                 return base + self.net.decoder(torch.cat([z, base], dim=1))
             return self.net.decoder(z)
 
-        def forward(self, x0, x1, third=None, border=None, seen=None, several=None):
+        def forward(self, x0, x1, third=None, border=None, seen=None, several=None, steps=None):
             """``third``: the flow (accurate mode with flow_init) or the coordinates (paper mode with
             coord_input), the graph's third input; absent otherwise.  ``border`` (1, 1, 1, 1), with
             ``border_trust``: the pair's border weight (fieldinit.border_weight); ``seen`` (1, 1, h, w),
             with ``gaps_as_border``: 1 where the pair is valid; ``several`` (1, 1, 1, 1), with
-            ``whole_stretch``: 1 when the pair's start has several motions."""
+            ``whole_stretch``: 1 when the pair's start has several motions; ``steps`` (1, 2N, h, w) or
+            (1, 2N, 1, 1), with ``flow``: what the start's per-step fields add to flow / N."""
             cfg, net = self.cfg, self.net
             n = cfg.steps
             flow = third
@@ -67,7 +71,9 @@ def _wrapper(model):
             else:
                 inp = [x0, x1] + ([flow / 10.0] if cfg.flow_init else [])
                 raw = net.residual(net.field_net(torch.cat(inp, dim=1)))
-                disp = [raw[:, 2 * j:2 * j + 2] + (flow / n if cfg.flow_init else 0.0) for j in range(n)]
+                base = flow / n if cfg.flow_init else 0.0
+                disp = [raw[:, 2 * j:2 * j + 2] + base + (steps[:, 2 * j:2 * j + 2] if steps is not None else 0.0)
+                        for j in range(n)]
             forward, backward = rollouts(getattr(cfg, "sample_once", False))
             steps = torch.stack(disp, dim=1)                   # (1, N, 2, h, w)
             out = [x0]
@@ -138,12 +144,16 @@ def export_onnx(model_path, onnx_path, tile=96, verify=True, log=None):
     several = bool(getattr(model, "uses_several", False))
     wrapper = _wrapper(model)
     names = (["x0", "x1"] + (["flow"] if uses_flow else []) + (["coords"] if uses_coords else [])
-             + (["border"] if border else []) + (["seen"] if seen else []) + (["several"] if several else []))
+             + (["border"] if border else []) + (["seen"] if seen else []) + (["several"] if several else [])
+             + (["steps"] if uses_flow else []))
     x0, x1, third = _example(model, tile, tile)
     args = (x0, x1, third) if uses_flow or uses_coords else (x0, x1)
     # the optional inputs by name: a graph may have any of them without the ones before it
     kwargs = example_extras(border, seen, several, tile, tile)
-    axes = {nm: {2: "h", 3: "w"} for nm in names + ["frames", "fields"] if nm not in ("border", "several")}
+    if uses_flow:
+        kwargs["steps"] = example_steps(third, model.cfg.steps) - third.repeat(1, model.cfg.steps, 1, 1) / model.cfg.steps
+    axes = {nm: {2: "h", 3: "w"} for nm in names + ["frames", "fields"] if nm not in ("border", "several", "steps")}
+    axes["steps"] = {2: "steps_h", 3: "steps_w"}   # (1, 1) where the start has no per-step fields
     tmp = str(onnx_path) + ".tmp"
     with torch.no_grad():
         torch.onnx.export(wrapper, args, tmp, kwargs=kwargs, input_names=names, output_names=["frames", "fields"],
@@ -209,6 +219,14 @@ def example_seen(h, w):
     return seen
 
 
+def example_steps(flow, n):
+    """Per-step fields (1, 2N, h, w) for the example ``flow``: flow / N, each step scaled differently (so the
+    graph's per-step path is exported and checked, not one field repeated)."""
+    import torch
+
+    return torch.cat([flow / n * (0.5 + j / max(n - 1, 1)) for j in range(n)], dim=1)
+
+
 def example_extras(border, seen, several, h, w):
     """The example values of the optional graph inputs a model has, by name (the wrapper's keywords)."""
     import torch
@@ -229,20 +247,23 @@ def verify_against_torch(model, onnx_path, sizes=((96, 96), (72, 120))):
 
     runner = OnnxTileRunner(onnx_path, "cpu")
     worst = {"frames": 0.0, "fields": 0.0}
-    for h, w in sizes:
+    for k, (h, w) in enumerate(sizes):
         x0, x1, third = _example(model, h, w, seed=h + w)
         fl = third if runner.uses_flow else None
         cc = third if runner.uses_coords else None
         border = EXAMPLE_BORDER if runner.uses_border else 1.0
         seen = example_seen(h, w) if runner.uses_seen else None
         several = EXAMPLE_SEVERAL if runner.uses_several else 0.0
+        # per-step fields on the first tile, none (zeros broadcast in the graph) on the others
+        steps = example_steps(fl, runner.steps).view(1, runner.steps, 2, h, w) if runner.uses_steps and k == 0 else None
         with torch.no_grad():
-            frames, disp = model.frames(x0, x1, fl, cc, border, seen, several)
+            frames, disp = model.frames(x0, x1, fl, cc, border, seen, several, steps)
             ref_f = torch.cat(frames, 0).numpy()
             ref_d = disp[0].numpy()
         got_f, got_d = runner.run(x0[0].numpy(), x1[0].numpy(), fl[0].numpy() if fl is not None else None,
                                   cc[0].numpy() if cc is not None else None, border,
-                                  seen[0, 0].numpy() if seen is not None else None, several)
+                                  seen[0, 0].numpy() if seen is not None else None, several,
+                                  steps[0].numpy() if steps is not None else None)
         worst["frames"] = max(worst["frames"], float(np.abs(got_f - ref_f).max()))
         worst["fields"] = max(worst["fields"], float(np.abs(got_d - ref_d).max()))
     return worst
@@ -320,9 +341,11 @@ class OnnxTileRunner:
         self.uses_border = "border" in info["inputs"]
         self.uses_seen = "seen" in info["inputs"]
         self.uses_several = "several" in info["inputs"]
+        self.uses_steps = "steps" in info["inputs"]   # exports from before it move rigid pieces by the flow
         self.flow_smooth = float(cfg.get("flow_smooth", 2.0))
         self.flow_prior = cfg.get("flow_prior", "auto")
         self.flow_log_view = bool(cfg.get("flow_log_view", False))
+        self.rigid_steps = bool(cfg.get("rigid_steps", False)) and self.uses_steps
         self.patch_norm = bool(cfg.get("patch_norm", False))
         self.providers = self.session.get_providers()
 
@@ -332,12 +355,14 @@ class OnnxTileRunner:
     def __exit__(self, *exc):
         return False
 
-    def run(self, a, b, fl=None, coords=None, border=1.0, seen=None, several=0.0):
+    def run(self, a, b, fl=None, coords=None, border=1.0, seen=None, several=0.0, steps=None):
         """Normalised (C, h, w) inputs → frames (N+1, C, h, w), fields (N, 2, h, w), as the graph gives.
         ``coords`` (a graph with a ``coords`` input): the tile's place in the whole image; None: the tile is
         the whole image.  ``border`` (a graph with a ``border`` input): the pair's border weight;
         ``seen`` (h, w) (a graph with a ``seen`` input): True where the pair is valid, None: everywhere;
-        ``several`` (a graph with a ``several`` input): 1.0 when the pair's start has several motions."""
+        ``several`` (a graph with a ``several`` input): 1.0 when the pair's start has several motions;
+        ``steps`` (N, 2, h, w) (a graph with a ``steps`` input): the start's per-step fields, None: flow / N
+        each step."""
         feed = {"x0": np.ascontiguousarray(a, np.float32)[None], "x1": np.ascontiguousarray(b, np.float32)[None]}
         if self.uses_flow:
             feed["flow"] = np.ascontiguousarray(fl, np.float32)[None]
@@ -354,23 +379,28 @@ class OnnxTileRunner:
                             else np.ascontiguousarray(seen, np.float32).reshape(1, 1, h, w))
         if self.uses_several:
             feed["several"] = np.full((1, 1, 1, 1), several, np.float32)
+        if self.uses_steps:   # what the per-step fields add to flow / N; none: zeros, broadcast in the graph
+            h, w = a.shape[-2:]
+            feed["steps"] = (np.zeros((1, 2 * self.steps, 1, 1), np.float32) if steps is None else np.ascontiguousarray(
+                (np.asarray(steps, np.float32) - np.asarray(fl, np.float32)[None] / np.float32(self.steps))
+                .reshape(1, 2 * self.steps, h, w)))
         frames, fields = self.session.run(["frames", "fields"], feed)
         h, w = a.shape[-2:]
         return (frames.reshape(self.steps + 1, self.bands, h, w), fields.reshape(self.steps, 2, h, w))
 
-    def frames(self, a, b, fl, valid, coords=None, border=1.0, several=0.0):
+    def frames(self, a, b, fl, valid, coords=None, border=1.0, several=0.0, steps=None):
         scale = None
         if self.patch_norm:
             a, b, scale = _patch_scale(a, b, valid)
-        res, _ = self.run(a, b, fl, coords, border, valid, several)
+        res, _ = self.run(a, b, fl, coords, border, valid, several, steps)
         if scale is not None:
             res = (res + 1.0) * 0.5 * scale[1] + scale[0]
         return np.clip(res, -1.0, 1.0).astype(np.float32)
 
-    def fields(self, a, b, fl, valid, coords=None):
+    def fields(self, a, b, fl, valid, coords=None, steps=None):
         if self.patch_norm:
             a, b, _ = _patch_scale(a, b, valid)
-        return self.run(a, b, fl, coords)[1]
+        return self.run(a, b, fl, coords, steps=steps)[1]
 
 
 def _patch_scale(a, b, valid):

@@ -46,7 +46,9 @@ Two modes share one network family:
                 optimal transport for pairs with several motions (a floe splitting into pieces) and one
                 linear motion of the whole scene, a turn, shear, stretch and shift (DIS measured a third
                 of a 40° turn); ``"multi-rigid"`` (the default) also fits each piece of a mask (ice
-                and water) as a rigid body that drifts and turns (model/rigid_pieces.py);
+                and water) as a rigid body that drifts and turns (model/rigid_pieces.py), and with
+                ``rigid_steps`` the pieces move by one field per step, as free bodies (a turn at a
+                constant rate about the floe's centre, a drift at a constant velocity);
               - ``stretch_blend``: where one end's content is stretched along its trajectories (the gap
                 opening between pieces that drift apart), the blend trusts the other end;
               - ``residual_form="solenoidal"``: a trained residual is the curl of a stream function,
@@ -149,6 +151,9 @@ class TrainConfig:
                                     # (pieces drifting apart), each end's weight is also at most the area
                                     # its content keeps over the whole interval (advection.time_blend)
     ends_squared: bool = False      # with whole_stretch: that area squared (False: files from before)
+    rigid_steps: bool = False       # with flow_prior "multi-rigid": the rigid pieces move by per-step fields
+                                    # (rigid_pieces.Pieces.step_fields; False: files from before, by the one
+                                    # stationary field)
     occlusion_blend: bool = False   # accurate mode: weight each end by whether its trajectory stayed
                                     # inside the image (measured worse on FMI: 3.22 vs 3.12 dBZ, so off)
     # accurate mode, issue 10 (defaults here keep the behaviour of model files written before them)
@@ -211,7 +216,7 @@ def _mode_defaults(mode):
                 train_decoder=False, lambda_cons=1.0, residual_scale=5.0, iterations=0,
                 sample_once=True, residual_smooth=24.0, loss="multiscale", keep_if_better=True,
                 flow_prior="multi-rigid", stretch_blend=True, residual_form="solenoidal", border_trust=True,
-                gaps_as_border=True, whole_stretch=True, ends_squared=True, flow_log_view=True)
+                gaps_as_border=True, whole_stretch=True, ends_squared=True, flow_log_view=True, rigid_steps=True)
 
 
 def make_config(preset="fast", mode="accurate", **overrides):

@@ -54,8 +54,10 @@ def test_onnx_is_self_describing(exported):
     assert meta["steps"] == header["steps"] == 3 and meta["config"] == header["config"]
     assert meta["extra"]["times"] == header["extra"]["times"]
     assert meta["onnx"]["opset"] >= 16
-    # accurate: the initial flow, the pair's border weight, validity and kind of motion come in from outside
-    assert meta["onnx"]["inputs"] == (["x0", "x1", "flow", "border", "seen", "several"] if exported["mode"] == "accurate"
+    # accurate: the initial flow, the pair's border weight, validity, kind of motion and per-step fields come in
+    # from outside
+    assert meta["onnx"]["inputs"] == (["x0", "x1", "flow", "border", "seen", "several", "steps"]
+                                      if exported["mode"] == "accurate"
                                       else ["x0", "x1", "coords"])
     assert any(n.op_type == "GridSample" for n in proto.graph.node)
 
@@ -123,7 +125,7 @@ def test_a_damaged_onnx_is_refused(exported, tmp_path):
 @pytest.mark.parametrize("options", [dict(flow_init=False), dict(border_trust=False),
                                      dict(gaps_as_border=False, whole_stretch=False)])
 def test_graphs_with_some_optional_inputs_export_and_agree(options, tmp_path):
-    """The optional inputs (flow, border, seen, several) are exported by name, so a model that has some
+    """The optional inputs (flow, border, seen, several, steps) are exported by name, so a model that has some
     of them and not the ones before (no initial flow but a border weight; several motions without a
     border weight) exports a graph with exactly its inputs, equal to torch."""
     from model.modelfile import save_model
@@ -139,5 +141,5 @@ def test_graphs_with_some_optional_inputs_export_and_agree(options, tmp_path):
     assert worst["frames"] < TOL and worst["fields"] < TOL
     m = r.model
     expected = (["x0", "x1"] + ["flow"] * m.cfg.flow_init + ["border"] * m.uses_border + ["seen"] * m.uses_seen
-                + ["several"] * m.uses_several)
+                + ["several"] * m.uses_several + ["steps"] * m.cfg.flow_init)
     assert read_onnx_header(str(tmp_path / "m.onnx"))["onnx"]["inputs"] == expected
