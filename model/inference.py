@@ -260,10 +260,13 @@ def _upsampled(fields, fx, fy, r0, r1, q0, q1):
     xs = ((np.arange(q0, q1, dtype=np.float32) + 0.5) / fx - 0.5)
     my = np.repeat(ys[:, None], len(xs), 1)
     mx = np.repeat(xs[None, :], len(ys), 0)
-    scale = (np.float32(fx), np.float32(fy))
-    return np.stack([np.stack([cv2.remap(np.ascontiguousarray(d[k], np.float32), mx, my, cv2.INTER_LINEAR,
-                                         borderMode=cv2.BORDER_REPLICATE) * scale[k] for k in range(2)])
-                     for d in fields]).astype(np.float32)
+    out = np.empty((len(fields), 2, r1 - r0, q1 - q0), np.float32)   # written in place: N tile-sized fields
+    for i, d in enumerate(fields):
+        for k, scale in enumerate((fx, fy)):
+            out[i, k] = cv2.remap(np.ascontiguousarray(d[k], np.float32), mx, my, cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_REPLICATE)
+            out[i, k] *= np.float32(scale)
+    return out
 
 
 def bounded_initial_flow(source, smooth, max_side=2048, prior="auto", border=False, log_view=False, steps=None):
@@ -315,7 +318,9 @@ def iter_blocks(runner, source, what="frames", tile=None, overlap=64, halo=None,
     Tiles run in row-major order; a tile's weighted output goes into a window of the current tile row
     and, for the rows the next tile row overlaps, into a carry buffer (overlap rows × width).  Peak
     memory: one tile with its halo, the window (≤ 2 tiles), the carry (≈ overlap × width × outputs) and
-    the flow (``flow_max_side``²); it does not grow with the number of rows."""
+    the flow (``flow_max_side``²), and where the start is rigid pieces their per-step fields for the tile (N
+    fields of the tile with its halo); it does not grow with the number of rows.  A ``flow`` given (None:
+    computed here) moves rigid pieces by its own ``steps``, if any."""
     if runner.bands != source.bands:
         raise ValueError(f"the model was trained on {runner.bands} band(s), the images have {source.bands}")
     lo, hi = runner.lo, runner.hi

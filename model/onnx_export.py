@@ -362,7 +362,7 @@ class OnnxTileRunner:
         ``seen`` (h, w) (a graph with a ``seen`` input): True where the pair is valid, None: everywhere;
         ``several`` (a graph with a ``several`` input): 1.0 when the pair's start has several motions;
         ``steps`` (N, 2, h, w) (a graph with a ``steps`` input): the start's per-step fields, None: flow / N
-        each step."""
+        each step (a graph exported before that input moves rigid pieces by ``fl`` and ignores them)."""
         feed = {"x0": np.ascontiguousarray(a, np.float32)[None], "x1": np.ascontiguousarray(b, np.float32)[None]}
         if self.uses_flow:
             feed["flow"] = np.ascontiguousarray(fl, np.float32)[None]

@@ -1,6 +1,6 @@
 """Training loop: one model per image pair."""
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -204,11 +204,11 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
     t_start = time.time()
     x0n = normalise(x0, valid, norm["lo"], norm["hi"])
     x1n = normalise(x1, valid, norm["lo"], norm["hi"])
-    flow, kind, total, motion = None, None, cfg.iterations, None
+    flow, kind, total, motion, pieces = None, None, cfg.iterations, None, None
     if cfg.mode != "paper" and cfg.flow_init:
         start = pair_start(x0, x1, valid, cfg.flow_smooth, cfg.flow_prior, getattr(cfg, "flow_log_view", False),
                            progress=motion_progress)
-        flow, kind = start.flow, start.kind
+        flow, kind, pieces = start.flow, start.kind, start.pieces
         motion = content_motion(flow, x0, x1, valid)
         if log:
             mag = np.hypot(flow[0], flow[1])[valid]
@@ -248,6 +248,10 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
                     "the whole scene (a turn, shear or stretch), which a learned correction does not improve; "
                     "the model is that motion")
 
+    if pieces is not None and total > 0 and getattr(cfg, "rigid_steps", False):
+        # trained all the same (keep_if_better off): the residual learns on flow / N each step, which the
+        # pieces' per-step fields would replace at inference, so this model moves them by that one field
+        cfg = replace(cfg, rigid_steps=False)
     model = InBetweenNet(cfg, c)
     model.register_buffer("norm_lo", torch.tensor(norm["lo"], dtype=torch.float32))
     model.register_buffer("norm_hi", torch.tensor(norm["hi"], dtype=torch.float32))
