@@ -28,8 +28,8 @@ MAX_PIECES = 24     # more pieces than this: not a breakup this fit is for (a fi
 GOOD_FIT = 0.98     # a fit this good ends the search (the starts left would change the frames little)
 ROUNDS = 3          # of the search on each piece: turns about the start, plain, the neighbours' turns
 # the per-step fields between the pieces weighted by inverse distance to this power (bench/cases.py's seven
-# breakups, 2026-11-27: cubes 0.970 / 0.946 IoU on the split and the far-drifting piece, squares 0.978 / 0.961;
-# the others within 0.003)
+# breakups, 2026-11-27, with the one-sided step field: cubes 0.970 / 0.946 IoU on the split and the far-drifting
+# piece, squares 0.978 / 0.961; the others within 0.003)
 STEP_POWER = 2
 
 
