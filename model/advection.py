@@ -91,6 +91,15 @@ def compose_backward(z1, disps, each_step=None):
     return out
 
 
+def backward_fields(disp, steps):
+    """The fields the backward rollout reads: ``disp`` (B, N, 2, H, W), or, where the start has per-step fields
+    for each rollout (``steps`` (B, N, 4, H, W): forward (x, y), backward (x, y); rigid_pieces.Pieces.step_fields),
+    ``disp`` with the forward ones swapped for the backward ones (the learned residual, if any, kept)."""
+    if steps is None or steps.shape[2] == 2:
+        return disp
+    return disp - steps[:, :, :2].float() + steps[:, :, 2:4].float()
+
+
 def rollouts(sample_once):
     """The (forward, backward) pair of rollouts: composed trajectories or step-by-step resampling."""
     return (compose_forward, compose_backward) if sample_once else (roll_forward, roll_backward)

@@ -152,18 +152,19 @@ def blended_frames(model, x0, x1, flow=None, border=1.0, seen=None, several=0.0,
     is called at every step of the rollouts and the blend (a cancel check: hundreds of steps on one tile
     take tens of seconds); ``steps``, optional, the start's per-step fields (InBetweenNet.fields)."""
     import torch
-    from .advection import blend_inputs, data_mask, ends_kept, rollouts, time_blend
+    from .advection import backward_fields, blend_inputs, data_mask, ends_kept, rollouts, time_blend
 
     cfg = model.cfg
     n = cfg.steps
     disp, _ = model.fields(x0, x1, flow, steps=steps)
+    back = backward_fields(disp, steps)
     occ = getattr(cfg, "occlusion_blend", False)
     stretch = getattr(cfg, "stretch_blend", False)
     mask = data_mask(seen) if getattr(model, "uses_seen", False) and seen is not None else None
     x0c, x1c = blend_inputs(x0, x1, occ, stretch)  # the same blend as InBetweenNet.frames, images only
     forward, backward = rollouts(getattr(cfg, "sample_once", False))
     fwd = forward(x0c, disp, each_step)
-    bwd = backward(x1c, disp, each_step)
+    bwd = backward(x1c, back, each_step)
     with_ends = getattr(model, "uses_several", False) and (torch.is_tensor(several) or several)  # 0: no change
     ends = ends_kept(fwd, bwd) if with_ends else None
     out = [x0.float()]
@@ -236,36 +237,38 @@ class LowResFlow:
 
 
 class StepFlow:
-    """Per-step fields (n, 2, h, w) on a small grid covering the whole image (rigid_pieces.Pieces.step_fields),
-    brought to (H, W) pixels per window as LowResFlow's; ``max_total``: the longest a trajectory can be over
-    the interval (the tiles' halo)."""
+    """Per-step fields (n, 4, h, w) on a small grid covering the whole image (rigid_pieces.Pieces.step_fields:
+    the forward rollout's (x, y), then the backward rollout's), brought to (H, W) pixels per window as
+    LowResFlow's; ``max_total``: the longest a trajectory can be over the interval (the tiles' halo)."""
 
     def __init__(self, steps_lo, height, width):
         self.steps = steps_lo
         self.fy = height / steps_lo.shape[2]
         self.fx = width / steps_lo.shape[3]
-        self.max_total = float(sum(max(np.abs(d[0]).max() * self.fx, np.abs(d[1]).max() * self.fy) for d in steps_lo))
+        self.max_total = float(max(sum(max(np.abs(d[c]).max() * self.fx, np.abs(d[c + 1]).max() * self.fy)
+                                       for d in steps_lo) for c in range(0, steps_lo.shape[1], 2)))
 
     def window(self, r0, r1, q0, q1):
-        """(n, 2, r1 − r0, q1 − q0) float32 pixels per step."""
+        """(n, 4, r1 − r0, q1 − q0) float32 pixels per step."""
         return _upsampled(self.steps, self.fx, self.fy, r0, r1, q0, q1)
 
 
 def _upsampled(fields, fx, fy, r0, r1, q0, q1):
-    """(K, 2, h, w) displacements on a grid fx × fy times coarser, bilinearly at the window's pixel centres
-    (pixel centres map to pixel centres), scaled to its pixels: (K, 2, r1 − r0, q1 − q0) float32."""
+    """(K, 2m, h, w) displacements ((x, y) pairs) on a grid fx × fy times coarser, bilinearly at the window's
+    pixel centres (pixel centres map to pixel centres), scaled to its pixels: (K, 2m, r1 − r0, q1 − q0)
+    float32."""
     import cv2
 
     ys = ((np.arange(r0, r1, dtype=np.float32) + 0.5) / fy - 0.5)
     xs = ((np.arange(q0, q1, dtype=np.float32) + 0.5) / fx - 0.5)
     my = np.repeat(ys[:, None], len(xs), 1)
     mx = np.repeat(xs[None, :], len(ys), 0)
-    out = np.empty((len(fields), 2, r1 - r0, q1 - q0), np.float32)   # written in place: N tile-sized fields
+    out = np.empty((len(fields), fields.shape[1], r1 - r0, q1 - q0), np.float32)   # written in place
     for i, d in enumerate(fields):
-        for k, scale in enumerate((fx, fy)):
+        for k in range(fields.shape[1]):
             out[i, k] = cv2.remap(np.ascontiguousarray(d[k], np.float32), mx, my, cv2.INTER_LINEAR,
                                   borderMode=cv2.BORDER_REPLICATE)
-            out[i, k] *= np.float32(scale)
+            out[i, k] *= np.float32(fx if k % 2 == 0 else fy)
     return out
 
 

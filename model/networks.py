@@ -15,8 +15,8 @@ import torch.nn.functional as F
 
 from .filters import central_differences, gaussian_blur
 from .patches import image_coords
-from .advection import (blend_inputs, data_mask, ends_kept, kept_area, roll_backward, roll_forward, rollouts, time_blend,
-                        with_coords)
+from .advection import (backward_fields, blend_inputs, data_mask, ends_kept, kept_area, roll_backward, roll_forward,
+                        rollouts, time_blend, with_coords)
 
 
 def _act():
@@ -147,9 +147,9 @@ class InBetweenNet(nn.Module):
         """Per-step displacement in pixels, (B, N, 2, H, W), plus the raw network output.  ``coords``
         (paper mode with ``coord_input``): (B, 2, H, W), the pixels' place in the whole image
         (patches.image_coords); None: ``x0`` is the whole image.  ``steps`` (accurate mode), optional:
-        the start's own per-step fields (B, N, 2, H, W), under the residual instead of ``flow`` / N each step
-        (rigid pieces moving through each other's places: fieldinit.Start.pieces); ``flow`` stays the
-        network's input."""
+        the start's own per-step fields (B, N, 4, H, W), the forward rollout's under the residual instead of
+        ``flow`` / N each step (rigid pieces moving through each other's places: fieldinit.Start.pieces; the
+        backward rollout's: advection.backward_fields); ``flow`` stays the network's input."""
         cfg = self.cfg
         b, _, h, w = x0.shape
         n = cfg.steps
@@ -168,7 +168,7 @@ class InBetweenNet(nn.Module):
         raw = self.residual(self.field_net(torch.cat(inp, dim=1))).view(b, n, 2, h, w).float()
         disp = raw
         if steps is not None:
-            disp = disp + steps.float()
+            disp = disp + steps[:, :, :2].float()
         elif cfg.flow_init:
             disp = disp + (flow.float() / n).unsqueeze(1)
         return disp, raw
@@ -202,6 +202,7 @@ class InBetweenNet(nn.Module):
         cfg = self.cfg
         n = cfg.steps
         disp, _ = self.fields(x0, x1, flow, coords, steps)
+        back = backward_fields(disp, steps)
         z0 = self.encoder(x0)
         out = [x0]
         forward, backward = rollouts(getattr(cfg, "sample_once", False))
@@ -216,7 +217,7 @@ class InBetweenNet(nn.Module):
             mask = data_mask(seen) if self.uses_seen and seen is not None else None
             x0c, x1c = blend_inputs(x0, x1, occ, stretch)
             fwd = forward(torch.cat([z0, x0c], 1), disp)
-            bwd = backward(torch.cat([z1, x1c], 1), disp)
+            bwd = backward(torch.cat([z1, x1c], 1), back)
             with_ends = self.uses_several and (torch.is_tensor(several) or several)  # 0: they change nothing
             ends = ends_kept(fwd, bwd) if with_ends else None
             for j in range(1, n):

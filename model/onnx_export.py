@@ -10,9 +10,10 @@ place in the whole image (model/patches.image_coords, computed outside); in accu
 model's configuration asks, ``border`` (1, 1, 1, 1): the pair's border weight (fieldinit.border_weight),
 ``seen`` (1, 1, h, w): 1 where the pair is valid (a trajectory from a gap counts as from outside), and
 ``several`` (1, 1, 1, 1): 1 when the pair's start has several motions (advection.time_blend); in accurate
-mode ``steps`` (1, 2N, h, w) or (1, 2N, 1, 1): what the start's per-step fields add to ``flow`` / N (x then y
-per step, pixels), zeros (1, 2N, 1, 1) but where the start is rigid pieces (fieldinit.Start.pieces; graphs
-exported before it have no such input and move the pieces by ``flow``).  Outputs: ``frames`` (1, (N+1)·C, h, w), the normalised frames 0..N in
+mode ``steps`` (1, 4N, h, w) or (1, 4N, 1, 1): what the start's per-step fields add to ``flow`` / N (per step
+the forward rollout's x, y, then the backward rollout's, pixels), zeros (1, 4N, 1, 1) but where the start is
+rigid pieces (fieldinit.Start.pieces; graphs exported before it have no such input and move the pieces by
+``flow``).  Outputs: ``frames`` (1, (N+1)·C, h, w), the normalised frames 0..N in
 order, and ``fields`` (1, 2N, h, w), the per-step displacements in pixels (x then y per step).  The model
 file's JSON header is stored in the ONNX ``metadata_props`` under ``inbetween`` (plus an ``onnx`` entry:
 opset, inputs, layout and the normalisation range), so the file is all inference needs.
@@ -60,8 +61,9 @@ def _wrapper(model):
             coord_input), the graph's third input; absent otherwise.  ``border`` (1, 1, 1, 1), with
             ``border_trust``: the pair's border weight (fieldinit.border_weight); ``seen`` (1, 1, h, w),
             with ``gaps_as_border``: 1 where the pair is valid; ``several`` (1, 1, 1, 1), with
-            ``whole_stretch``: 1 when the pair's start has several motions; ``steps`` (1, 2N, h, w) or
-            (1, 2N, 1, 1), with ``flow``: what the start's per-step fields add to flow / N."""
+            ``whole_stretch``: 1 when the pair's start has several motions; ``steps`` (1, 4N, h, w) or
+            (1, 4N, 1, 1), with ``flow``: what the start's per-step fields add to flow / N, per step the
+            forward rollout's, then the backward rollout's."""
             cfg, net = self.cfg, self.net
             n = cfg.steps
             flow = third
@@ -72,17 +74,20 @@ def _wrapper(model):
                 inp = [x0, x1] + ([flow / 10.0] if cfg.flow_init else [])
                 raw = net.residual(net.field_net(torch.cat(inp, dim=1)))
                 base = flow / n if cfg.flow_init else 0.0
-                disp = [raw[:, 2 * j:2 * j + 2] + base + (steps[:, 2 * j:2 * j + 2] if steps is not None else 0.0)
+                disp = [raw[:, 2 * j:2 * j + 2] + base + (steps[:, 4 * j:4 * j + 2] if steps is not None else 0.0)
                         for j in range(n)]
+                if steps is not None:
+                    back = [raw[:, 2 * j:2 * j + 2] + base + steps[:, 4 * j + 2:4 * j + 4] for j in range(n)]
             forward, backward = rollouts(getattr(cfg, "sample_once", False))
-            steps = torch.stack(disp, dim=1)                   # (1, N, 2, h, w)
+            fields = torch.stack(disp, dim=1)                  # (1, N, 2, h, w)
+            backs = torch.stack(back, dim=1) if cfg.mode != "paper" and steps is not None else fields
             out = [x0]
             stretch = getattr(cfg, "stretch_blend", False)
             border = 1.0 if border is None else border
             x0c, x1c = blend_inputs(x0, x1, False, stretch)
             mask = data_mask(seen) if seen is not None else None
             if self.skip_latent:
-                fwd, bwd = forward(x0c, steps), backward(x1c, steps)
+                fwd, bwd = forward(x0c, fields), backward(x1c, backs)
                 ends = ends_kept(fwd, bwd) if several is not None else None
                 for j in range(1, n):
                     out.append(time_blend(fwd[j], bwd[j], j / n, False, stretch, border, mask, ends, several,
@@ -91,13 +96,13 @@ def _wrapper(model):
                 return torch.cat(out, dim=1), torch.cat(disp, dim=1)
             z0 = net.encoder(x0)
             if not cfg.bidirectional:
-                zs = forward(z0, steps)
+                zs = forward(z0, fields)
                 for j in range(1, n):
                     out.append(self._decode(zs[j], x0) if cfg.residual_decoder else net.decoder(zs[j]))
             else:
                 z1 = net.encoder(x1)
-                fwd = forward(torch.cat([z0, x0c], 1), steps)
-                bwd = backward(torch.cat([z1, x1c], 1), steps)
+                fwd = forward(torch.cat([z0, x0c], 1), fields)
+                bwd = backward(torch.cat([z1, x1c], 1), backs)
                 ends = ends_kept(fwd, bwd) if several is not None else None
                 for j in range(1, n):
                     mix = time_blend(fwd[j], bwd[j], j / n, False, stretch, border, mask, ends, several,
@@ -151,7 +156,7 @@ def export_onnx(model_path, onnx_path, tile=96, verify=True, log=None):
     # the optional inputs by name: a graph may have any of them without the ones before it
     kwargs = example_extras(border, seen, several, tile, tile)
     if uses_flow:
-        kwargs["steps"] = example_steps(third, model.cfg.steps) - third.repeat(1, model.cfg.steps, 1, 1) / model.cfg.steps
+        kwargs["steps"] = example_steps(third, model.cfg.steps) - third.repeat(1, 2 * model.cfg.steps, 1, 1) / model.cfg.steps
     axes = {nm: {2: "h", 3: "w"} for nm in names + ["frames", "fields"] if nm not in ("border", "several", "steps")}
     axes["steps"] = {2: "steps_h", 3: "steps_w"}   # (1, 1) where the start has no per-step fields
     tmp = str(onnx_path) + ".tmp"
@@ -220,11 +225,11 @@ def example_seen(h, w):
 
 
 def example_steps(flow, n):
-    """Per-step fields (1, 2N, h, w) for the example ``flow``: flow / N, each step scaled differently (so the
-    graph's per-step path is exported and checked, not one field repeated)."""
+    """Per-step fields (1, 4N, h, w) for the example ``flow``: flow / N, each step and each rollout scaled
+    differently (so the graph's per-step path is exported and checked, not one field repeated)."""
     import torch
 
-    return torch.cat([flow / n * (0.5 + j / max(n - 1, 1)) for j in range(n)], dim=1)
+    return torch.cat([flow / n * (0.5 + j / max(n - 1, 1) + 0.2 * r) for j in range(n) for r in (0, 1)], dim=1)
 
 
 def example_extras(border, seen, several, h, w):
@@ -255,7 +260,7 @@ def verify_against_torch(model, onnx_path, sizes=((96, 96), (72, 120))):
         seen = example_seen(h, w) if runner.uses_seen else None
         several = EXAMPLE_SEVERAL if runner.uses_several else 0.0
         # per-step fields on the first tile, none (zeros broadcast in the graph) on the others
-        steps = example_steps(fl, runner.steps).view(1, runner.steps, 2, h, w) if runner.uses_steps and k == 0 else None
+        steps = example_steps(fl, runner.steps).view(1, runner.steps, 4, h, w) if runner.uses_steps and k == 0 else None
         with torch.no_grad():
             frames, disp = model.frames(x0, x1, fl, cc, border, seen, several, steps)
             ref_f = torch.cat(frames, 0).numpy()
@@ -361,7 +366,8 @@ class OnnxTileRunner:
         the whole image.  ``border`` (a graph with a ``border`` input): the pair's border weight;
         ``seen`` (h, w) (a graph with a ``seen`` input): True where the pair is valid, None: everywhere;
         ``several`` (a graph with a ``several`` input): 1.0 when the pair's start has several motions;
-        ``steps`` (N, 2, h, w) (a graph with a ``steps`` input): the start's per-step fields, None: flow / N
+        ``steps`` (N, 4, h, w) (a graph with a ``steps`` input): the start's per-step fields for the forward
+        and the backward rollout, None: flow / N
         each step (a graph exported before that input moves rigid pieces by ``fl`` and ignores them)."""
         feed = {"x0": np.ascontiguousarray(a, np.float32)[None], "x1": np.ascontiguousarray(b, np.float32)[None]}
         if self.uses_flow:
@@ -381,9 +387,9 @@ class OnnxTileRunner:
             feed["several"] = np.full((1, 1, 1, 1), several, np.float32)
         if self.uses_steps:   # what the per-step fields add to flow / N; none: zeros, broadcast in the graph
             h, w = a.shape[-2:]
-            feed["steps"] = (np.zeros((1, 2 * self.steps, 1, 1), np.float32) if steps is None else np.ascontiguousarray(
-                (np.asarray(steps, np.float32) - np.asarray(fl, np.float32)[None] / np.float32(self.steps))
-                .reshape(1, 2 * self.steps, h, w)))
+            per = np.asarray(fl, np.float32) / np.float32(self.steps)
+            feed["steps"] = (np.zeros((1, 4 * self.steps, 1, 1), np.float32) if steps is None else np.ascontiguousarray(
+                (np.asarray(steps, np.float32) - np.concatenate([per, per])[None]).reshape(1, 4 * self.steps, h, w)))
         frames, fields = self.session.run(["frames", "fields"], feed)
         h, w = a.shape[-2:]
         return (frames.reshape(self.steps + 1, self.bands, h, w), fields.reshape(self.steps, 2, h, w))

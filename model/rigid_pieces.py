@@ -15,8 +15,8 @@ the start's field (the network's input, the motion a file without per-step field
 
 The frames move by per-step fields (``Pieces.step_fields``): the pieces move as free bodies, turning at a
 constant rate about the whole floe's centre (where the pieces' mass was at the start) while drifting at a
-constant velocity, each its own way; each step's field is each piece's displacement over that step
-(centred, as the rollouts read it both ways), held where the piece is in the middle of the step.  One stationary field cannot be right for pieces that
+constant velocity, each its own way; each step's fields are each piece's displacement over that step, one
+for each rollout (forward, held where the piece arrives; backward, where it starts), each exact.  One stationary field cannot be right for pieces that
 move through each other's places over the interval, and a turn about a fixed point far away (what a
 stationary field makes of a drift with a turn) swings a drifting piece out of line.
 """
@@ -28,8 +28,7 @@ MAX_PIECES = 24     # more pieces than this: not a breakup this fit is for (a fi
 GOOD_FIT = 0.98     # a fit this good ends the search (the starts left would change the frames little)
 ROUNDS = 3          # of the search on each piece: turns about the start, plain, the neighbours' turns
 # the per-step fields between the pieces weighted by inverse distance to this power (bench/cases.py's seven
-# breakups, 2026-11-27, with the one-sided step field: cubes 0.970 / 0.946 IoU on the split and the far-drifting
-# piece, squares 0.978 / 0.961; the others within 0.003)
+# breakups, 2026-11-27: cubes 0.969 IoU on the split, squares 0.977; the others within 0.005)
 STEP_POWER = 2
 
 
@@ -260,16 +259,17 @@ class Pieces:
         self._paths = paths
 
     def step_fields(self, n):
-        """The displacement over each of ``n`` equal steps, (n, 2, h, w) float32 pixels of the fit's grid
-        (MAX_SIDE at most: a caller brings it to its own grid, as inference.StepFlow does): piece k, whose
-        map is a turn by θ_k about the whole's centre C and a drift e_k, is at time t at R(θ_k t)(x − C) + C
-        + t e_k.  With B the step's map from where a piece arrives to where it began, its field is the centred
-        displacement d = (B⁻¹ − B) / 2 (affine): the rollouts read one field both ways (forward the content
-        at x came from x − d(x), backward from x + d(x)), and no one field is exact both ways for a turn (their
-        errors add up to 2 − 2 cos φ of the radius per step); the centred one splits that error evenly, so the
-        two ends agree in between (I − B, exact forward, put it all on the backward end: the same IoU on the
-        bench's breakups within 0.005, but two outlines a little apart).  Between the pieces their fields
-        are weighted by inverse distance (STEP_POWER) to where each piece is in the middle of the step."""
+        """The displacement over each of ``n`` equal steps for each rollout, (n, 4, h, w) float32 pixels of
+        the fit's grid (MAX_SIDE at most: a caller brings it to its own grid, as inference.StepFlow does):
+        channels 0-1 the forward rollout's (the content at x at the step's end came from x − d(x)), 2-3 the
+        backward rollout's (the content at x at the step's start goes to x + d(x)).  Piece k, whose map is a
+        turn by θ_k about the whole's centre C and a drift e_k, is at time t at R(θ_k t)(x − C) + C + t e_k;
+        with B the step's map from where a piece arrives to where it began, its forward field is I − B, held
+        where the piece arrives, and its backward field B⁻¹ − I, held where it starts: each exact for its
+        rollout (no one field is exact both ways for a turn, and a field held mid-step gave a piece's leading
+        edge its neighbour's field where pieces turn together: a 90° turn while the floe splits IoU 0.896 with
+        one centred field held mid-step, 0.960 so).  Between the pieces their fields are weighted by inverse
+        distance (STEP_POWER) to where each piece is then."""
         from scipy import ndimage
 
         pieces, gs, forward, centre = self._paths
@@ -285,21 +285,23 @@ class Pieces:
             m[:2, :2], m[:2, 2] = r, centre + t * e - r @ centre
             return m
 
-        out = np.zeros((n, 2, h, w), np.float32)
+        out = np.zeros((n, 4, h, w), np.float32)
         for j in range(n):
-            fields, dist = [], []
-            for p, g in zip(pieces, gs):
-                mid = at(g, (j + 0.5) / n) @ (np.eye(3) if forward else np.linalg.inv(g))
-                where = _carry(p, mid[:2]) > 0.5
-                if not where.any():                          # out of the image at this step
-                    continue
-                back = at(g, j / n) @ np.linalg.inv(at(g, (j + 1) / n))    # arrival -> departure
-                d = (np.linalg.inv(back) - back) / 2
-                fields.append(np.stack([d[0, 0] * x + d[0, 1] * y + d[0, 2], d[1, 0] * x + d[1, 1] * y + d[1, 2]]))
-                dist.append(ndimage.distance_transform_edt(~where))
-            if fields:
-                weights = 1.0 / np.maximum(np.stack(dist), 1e-3) ** STEP_POWER
-                out[j] = (weights[:, None] * np.stack(fields)).sum(axis=0) / weights.sum(axis=0)[None]
+            for rollout, when in ((0, (j + 1) / n), (1, j / n)):     # forward: where it arrives; backward: starts
+                fields, dist = [], []
+                for p, g in zip(pieces, gs):
+                    place = at(g, when) @ (np.eye(3) if forward else np.linalg.inv(g))
+                    where = _carry(p, place[:2]) > 0.5
+                    if not where.any():                          # out of the image then
+                        continue
+                    back = at(g, j / n) @ np.linalg.inv(at(g, (j + 1) / n))    # arrival -> departure
+                    d = np.eye(3) - back if rollout == 0 else np.linalg.inv(back) - np.eye(3)
+                    fields.append(np.stack([d[0, 0] * x + d[0, 1] * y + d[0, 2], d[1, 0] * x + d[1, 1] * y + d[1, 2]]))
+                    dist.append(ndimage.distance_transform_edt(~where))
+                if fields:
+                    weights = 1.0 / np.maximum(np.stack(dist), 1e-3) ** STEP_POWER
+                    out[j, 2 * rollout:2 * rollout + 2] = ((weights[:, None] * np.stack(fields)).sum(axis=0)
+                                                           / weights.sum(axis=0)[None])
         return out
 
     def describe(self):
