@@ -70,17 +70,18 @@ def _wrapper(model):
             if cfg.mode == "paper":
                 raw = net.field_net(torch.cat([x0, third], dim=1) if net.uses_coords else x0)
                 disp = [raw[:, 2 * j:2 * j + 2] * (cfg.dt * cfg.patch_size) for j in range(n)]
+                back = disp
             else:
                 inp = [x0, x1] + ([flow / 10.0] if cfg.flow_init else [])
                 raw = net.residual(net.field_net(torch.cat(inp, dim=1)))
                 base = flow / n if cfg.flow_init else 0.0
                 disp = [raw[:, 2 * j:2 * j + 2] + base + (steps[:, 4 * j:4 * j + 2] if steps is not None else 0.0)
                         for j in range(n)]
-                if steps is not None:
-                    back = [raw[:, 2 * j:2 * j + 2] + base + steps[:, 4 * j + 2:4 * j + 4] for j in range(n)]
+                back = disp if steps is None else [raw[:, 2 * j:2 * j + 2] + base + steps[:, 4 * j + 2:4 * j + 4]
+                                                   for j in range(n)]
             forward, backward = rollouts(getattr(cfg, "sample_once", False))
             fields = torch.stack(disp, dim=1)                  # (1, N, 2, h, w)
-            backs = torch.stack(back, dim=1) if cfg.mode != "paper" and steps is not None else fields
+            backs = fields if back is disp else torch.stack(back, dim=1)   # the backward rollout's
             out = [x0]
             stretch = getattr(cfg, "stretch_blend", False)
             border = 1.0 if border is None else border
@@ -367,8 +368,8 @@ class OnnxTileRunner:
         ``seen`` (h, w) (a graph with a ``seen`` input): True where the pair is valid, None: everywhere;
         ``several`` (a graph with a ``several`` input): 1.0 when the pair's start has several motions;
         ``steps`` (N, 4, h, w) (a graph with a ``steps`` input): the start's per-step fields for the forward
-        and the backward rollout, None: flow / N
-        each step (a graph exported before that input moves rigid pieces by ``fl`` and ignores them)."""
+        and the backward rollout, None: flow / N each step (a graph exported before that input moves rigid
+        pieces by ``fl`` and ignores them)."""
         feed = {"x0": np.ascontiguousarray(a, np.float32)[None], "x1": np.ascontiguousarray(b, np.float32)[None]}
         if self.uses_flow:
             feed["flow"] = np.ascontiguousarray(fl, np.float32)[None]

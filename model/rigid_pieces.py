@@ -285,23 +285,29 @@ class Pieces:
             m[:2, :2], m[:2, 2] = r, centre + t * e - r @ centre
             return m
 
+        # each piece's inverse-distance weight at each time t_k = k / n, once (a step's forward field is held
+        # where the pieces are at its end, the backward one where they are at its start: the same places)
+        starts = [np.eye(3) if forward else np.linalg.inv(g) for g in gs]     # the piece's own end -> X0
+        weights = []
+        for k in range(n + 1):
+            there = {}
+            for i, (p, g, s0) in enumerate(zip(pieces, gs, starts)):
+                where = _carry(p, (at(g, k / n) @ s0)[:2]) > 0.5
+                if where.any():                                  # else out of the image then
+                    there[i] = 1.0 / np.maximum(ndimage.distance_transform_edt(~where), 1e-3) ** STEP_POWER
+            weights.append(there)
         out = np.zeros((n, 4, h, w), np.float32)
         for j in range(n):
-            for rollout, when in ((0, (j + 1) / n), (1, j / n)):     # forward: where it arrives; backward: starts
-                fields, dist = [], []
-                for p, g in zip(pieces, gs):
-                    place = at(g, when) @ (np.eye(3) if forward else np.linalg.inv(g))
-                    where = _carry(p, place[:2]) > 0.5
-                    if not where.any():                          # out of the image then
-                        continue
-                    back = at(g, j / n) @ np.linalg.inv(at(g, (j + 1) / n))    # arrival -> departure
-                    d = np.eye(3) - back if rollout == 0 else np.linalg.inv(back) - np.eye(3)
+            backs = [at(g, j / n) @ np.linalg.inv(at(g, (j + 1) / n)) for g in gs]   # arrival -> departure
+            for rollout, there in ((0, weights[j + 1]), (1, weights[j])):
+                if not there:
+                    continue
+                fields = []
+                for i in there:
+                    d = np.eye(3) - backs[i] if rollout == 0 else np.linalg.inv(backs[i]) - np.eye(3)
                     fields.append(np.stack([d[0, 0] * x + d[0, 1] * y + d[0, 2], d[1, 0] * x + d[1, 1] * y + d[1, 2]]))
-                    dist.append(ndimage.distance_transform_edt(~where))
-                if fields:
-                    weights = 1.0 / np.maximum(np.stack(dist), 1e-3) ** STEP_POWER
-                    out[j, 2 * rollout:2 * rollout + 2] = ((weights[:, None] * np.stack(fields)).sum(axis=0)
-                                                           / weights.sum(axis=0)[None])
+                wts = np.stack(list(there.values()))
+                out[j, 2 * rollout:2 * rollout + 2] = (wts[:, None] * np.stack(fields)).sum(axis=0) / wts.sum(axis=0)[None]
         return out
 
     def describe(self):
