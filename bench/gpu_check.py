@@ -69,8 +69,10 @@ LEVER_NOTES = {"fused": "fused Adam", "compile": "fused Adam + torch.compile",
                "compile-contiguous": "fused Adam + torch.compile, without channels-last",
                "cudnn-benchmark": "cudnn.benchmark", "batch32": "fused Adam + cudnn.benchmark + batch 32",
                "fp32": "shipped without bf16", "no-channels-last": "shipped without channels-last"}
-DEFAULT_LEVERS = ["shipped", "fused", "compile", "cudagraphs", "cudnn-benchmark", "batch32", "fp32",
-                  "no-channels-last", "compile-contiguous"]
+# the quick ones first: compiling takes a minute or more, and on an H200 (2026-11-27) the CUDA-graph compile
+# overran the stage, so the levers after it were not run
+DEFAULT_LEVERS = ["shipped", "cudnn-benchmark", "batch32", "fp32", "no-channels-last", "fused", "compile",
+                  "cudagraphs", "compile-contiguous"]
 TINY = dict(iterations=2, batch_size=2, patch_size=32, stride=(8, 8), encoder_widths=(8, 8), unet_in=8,
             unet_stages=(8, 16), unet_bottleneck=16)
 TINY_SIDE = 64
@@ -86,6 +88,21 @@ def format_table(rows, title=""):
     line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
     out = [line(cells[0]), "| " + " | ".join("-" * w for w in widths) + " |"] + [line(r) for r in cells[1:]]
     return "\n".join(([title] if title else []) + out)
+
+
+class Rows(list):
+    """The table's rows; each is printed and table.md rewritten as it comes, so that a run cut from outside
+    (a lease's end, a compile that overruns its stage) keeps what it measured (on an H200 a run cut inside
+    the throughput stage lost all of that stage's figures when they were printed at the stage's end)."""
+
+    def __init__(self, title, path):
+        super().__init__()
+        self.title, self.path = title, path
+
+    def append(self, row):
+        super().append(row)
+        print(f"gpu-check: {row[0]}: {row[1]}: {row[2]}", flush=True)
+        self.path.write_text(format_table(self, self.title) + "\n")
 
 
 def _err(exc):
@@ -196,7 +213,8 @@ def ddp_worker(args):
     info = D.init(args.device)
     try:
         seq, valid = d["fmi"], d["fmi_valid"]
-        cfg = _config("fast", "accurate", args, steps=len(seq) - 1,
+        # keep_if_better off: the start may make train_pair skip training, and this exercises DDP training
+        cfg = _config("fast", "accurate", args, steps=len(seq) - 1, keep_if_better=False,
                       **({} if args.tiny else {"iterations": args.ddp_iterations, "patch_size": 128}))
         t = time.perf_counter()
         r = train_pair(seq[0], seq[-1], valid, config=cfg, device=info.device, seed=0, distributed=True)
@@ -467,10 +485,12 @@ def stage_training(args, clock, rows, report, dev):
         planned = _plan_iterations(cfg, rates.get(mode), left / (len(runs) - k) - 8, args)
         cfg = dataclasses.replace(cfg, iterations=planned)
         sched = _config(preset, mode, args).iterations
+        said = []
         try:
-            r = train_pair(a, b, ok, config=cfg, device=str(dev), seed=0, is_canceled=guard)
-            rate = cfg.iterations / max(r.seconds, 1e-6)
-            rates[mode] = rate if rates.get(mode) is None else min(rates[mode], rate)
+            r = train_pair(a, b, ok, config=cfg, device=str(dev), seed=0, is_canceled=guard, log=said.append)
+            if r.history:
+                rate = cfg.iterations / max(r.seconds, 1e-6)
+                rates[mode] = rate if rates.get(mode) is None else min(rates[mode], rate)
             t = time.perf_counter()
             frames = generate_frames(r.model, a, b, ok, device=str(dev))
             fields = advection_fields(r.model, a, b, ok, device=str(dev))
@@ -482,10 +502,18 @@ def stage_training(args, clock, rows, report, dev):
             rows.append(("training", what, f"FAILED {_err(e)}"))
             continue
         losses = [h["loss"] for h in r.history]
-        head = (f"{cfg.iterations}/{sched} it in {r.seconds:.1f} s (+{t_inf:.1f} s frames, fields), loss "
-                f"{losses[0]:.4g} -> {losses[-1]:.4g}")
-        entry = {"iterations": cfg.iterations, "schedule": sched, "seconds": r.seconds, "inference_seconds": t_inf,
-                 "first_loss": losses[0], "final_loss": losses[-1], "figures": r.figures}
+        if losses:
+            head = (f"{cfg.iterations}/{sched} it in {r.seconds:.1f} s (+{t_inf:.1f} s frames, fields), loss "
+                    f"{losses[0]:.4g} -> {losses[-1]:.4g}")
+            dropped = [t for t in said if t.startswith("Learned correction dropped")]
+            if dropped:
+                head += " (correction dropped: no better than the start)"
+        else:   # the preset's guard kept the start untrained (train_pair says why)
+            why = next((t for t in said if t.startswith("Not trained")), "not trained")
+            head = f"0/{sched} it, {why.split(': ', 1)[-1].split(',')[0]} ({r.seconds:.1f} s, +{t_inf:.1f} s frames)"
+        entry = {"iterations": len(losses) and cfg.iterations, "schedule": sched, "seconds": r.seconds,
+                 "inference_seconds": t_inf, "first_loss": losses[0] if losses else None,
+                 "final_loss": losses[-1] if losses else None, "figures": r.figures, "log": said}
         slug = f"{pair}_{preset}_{mode}"
         mean_px = write_field_plot(Path(args.out) / f"{slug}_field.png", a, fields, ok, what)
         write_montage(Path(args.out) / f"{slug}_frames.png", frames, ok, what)
@@ -566,7 +594,7 @@ def main(argv=None):
         print(f"gpu-check: {e}", flush=True)
         return 2
     report = {"title": title, "_data": data, "inputs": data["meta"]}
-    rows = []
+    rows = Rows(title, Path(args.out, "table.md"))
     for stage in STAGES:
         if stage not in args.stages:
             continue

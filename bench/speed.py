@@ -153,7 +153,9 @@ def ours_throughput(x0, x1, valid, cfg, device, iterations, warmup, seed=0, trai
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    run_cfg = dataclasses.replace(cfg, iterations=warmup + iterations, log_every=1)
+    # keep_if_better off: the pair's start can make train_pair skip training (several motions, a mask, one
+    # linear motion); this measures the training loop itself
+    run_cfg = dataclasses.replace(cfg, iterations=warmup + iterations, log_every=1, keep_if_better=False)
     r = train_pair(x0, x1, valid, config=run_cfg, device=str(device), seed=seed, progress=progress,
                    **(train_kw or {}))
     (i0, t0), = [m for m in marks if m[0] == warmup]

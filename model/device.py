@@ -125,17 +125,30 @@ def oom_message(what="training", dev=None):
             f"(or a smaller tile for inference){hint}")
 
 
+def is_too_large_for_kernels(exc):
+    """A tensor over 2**31 elements, which some CUDA kernels (cuDNN convolutions, grid sampling) refuse
+    before any allocation: seen on an H200 with 20000 patches of 256² (2026-11-27)."""
+    return isinstance(exc, RuntimeError) and "32-bit index math" in str(exc)
+
+
+def too_large_message(what="training"):
+    return (f"GPU batch too large for one kernel during {what} (a tensor of over 2^31 values); try a smaller "
+            "BATCH_SIZE or PATCH_SIZE (or a smaller tile for inference)")
+
+
 @contextlib.contextmanager
 def out_of_memory_as_error(what, dev=None):
-    """Turn an allocation failure inside the block into a RuntimeError with oom_message (and free the
-    CUDA cache), so the caller reports it instead of crashing with an allocator trace."""
+    """Turn an allocation failure inside the block, or a batch too large for the GPU's kernels, into a
+    RuntimeError that says what to reduce (and free the CUDA cache), so the caller reports it instead of
+    crashing with an allocator trace."""
     try:
         yield
     except Exception as e:
-        if not is_out_of_memory(e):
+        oom, large = is_out_of_memory(e), is_too_large_for_kernels(e)
+        if not (oom or large):
             raise
         import torch
 
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-        raise RuntimeError(oom_message(what, dev)) from e
+        raise RuntimeError(oom_message(what, dev) if oom else too_large_message(what)) from e

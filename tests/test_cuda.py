@@ -104,14 +104,24 @@ def test_deterministic_mode(pair):
 
 @pytest.mark.skipif(not ON_CARD, reason="the CPU's out-of-memory path is tested in test_model_device.py")
 def test_out_of_memory_on_the_card_is_the_clear_error():
-    """A batch far beyond the card's memory stops with the message that says what to reduce, frees the
-    card, and a normal run afterwards works."""
+    """Training on a card that is nearly full stops with the message that says what to reduce, frees the
+    card, and a normal run afterwards works; so does a batch too large for one kernel (on an H200 20000
+    patches of 256² were refused by a kernel — over 2^31 values in a tensor — before they ran out of memory)."""
     x0, x1, _, _ = translation_pair(320, 320, dx=4.0, dy=2.0, steps=1, seed=2)
-    cfg = make_config("paper-example-1", "paper", iterations=1, batch_size=20000)  # > 80 GB of activations
+    free, _total = torch.cuda.mem_get_info()
+    filler = torch.empty(max(free - 2 ** 28, 0), dtype=torch.uint8, device="cuda")  # leave 256 MiB
+    cfg = make_config("paper-example-1", "paper", iterations=1)
     with pytest.raises(RuntimeError, match="GPU out of memory during training; try a smaller BATCH_SIZE") as e:
         train_pair(x0, x1, config=cfg, device=DEVICE)
     assert isinstance(e.value.__cause__, torch.cuda.OutOfMemoryError)
-    del e                           # its traceback holds train_pair's tensors
+    del e, filler                   # its traceback holds train_pair's tensors
+    gc.collect()
+    assert torch.cuda.memory_allocated() < 2 ** 30
+    cfg = make_config("paper-example-1", "paper", iterations=1, batch_size=20000)
+    with pytest.raises(RuntimeError, match="try a smaller BATCH_SIZE") as e:
+        train_pair(x0, x1, config=cfg, device=DEVICE)
+    assert "GPU batch too large for one kernel" in str(e.value) or "GPU out of memory" in str(e.value)
+    del e
     gc.collect()
     assert torch.cuda.memory_allocated() < 2 ** 30
     with pytest.raises(RuntimeError, match="GPU out of memory during inference"):

@@ -76,6 +76,12 @@ def test_out_of_memory_becomes_a_clear_error():
         with out_of_memory_as_error("training", cpu):
             torch.empty(2 ** 45, dtype=torch.float32)   # 128 TiB: the real allocator refuses it
     assert "allocate" in str(e.value.__cause__)
+    # the message torch gives where a tensor exceeds a CUDA kernel's 32-bit indexing (seen on an H200 with
+    # 20000 patches of 256²) says what to reduce too
+    with pytest.raises(RuntimeError, match="GPU batch too large for one kernel during training.*try a "
+                                           "smaller BATCH_SIZE"):
+        with out_of_memory_as_error("training", torch.device("cuda")):
+            raise RuntimeError("input tensor must fit into 32-bit index math")
     with pytest.raises(ValueError, match="unrelated"):         # anything else passes through untouched
         with out_of_memory_as_error("training", cpu):
             raise ValueError("unrelated")
