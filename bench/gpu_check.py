@@ -16,6 +16,8 @@ run that would overrun its stage's deadline by more than GRACE_S is cut and says
               onnxruntime's CUDA provider where onnxruntime-gpu is installed)
   torchrun    ``torchrun --standalone --nproc_per_node=1`` (NCCL on CUDA) trains with DDP and checks the
               weights in sync
+  profile     torch.profiler over 10 iterations of train_pair as shipped (paper mode): wall time against
+              the card's computing time, kernel launches, the kernels that take most (profile_paper.txt)
   throughput  preset paper-example-1, 256² patches of the FMI pair: bench/speed.py's plain fp32 eager
               reference against train_pair as shipped, patches/s and the ratio (target ≥ 5×), then the
               levers (--levers) one at a time on top of the shipped recipe
@@ -46,8 +48,9 @@ if str(REPO) not in sys.path:
 
 BUDGET_S = 450   # + start-up, the last run's frames and at most GRACE_S of overrun: within 8 minutes
 GRACE_S = 15
-STAGES = ("tests", "torchrun", "throughput", "training")
-SHARES = {"tests": 0.15, "torchrun": 0.08, "throughput": 0.35, "training": 0.42}
+STAGES = ("tests", "torchrun", "profile", "throughput", "training")
+SHARES = {"tests": 0.14, "torchrun": 0.07, "profile": 0.07, "throughput": 0.32, "training": 0.40}
+PROFILE_WARMUP, PROFILE_ACTIVE = 10, 10   # iterations before the profiled ones, and profiled
 FMI_PRESET = "paper-example-1"
 S1_PRESETS = ("paper-example-2", "paper-example-3")
 THRESHOLDS = (10.0, 20.0, 30.0)
@@ -262,6 +265,70 @@ def stage_torchrun(args, clock, rows, report):
                      f" -> {r['final_loss']:.4g}, weights in sync ({secs:.0f} s with start-up)"))
         report["torchrun"] = r
     report.setdefault("torchrun", {})["returncode"] = rc
+
+
+# ---------------------------------------------------------------------------------------------
+# Stage: where an iteration's time goes
+
+def stage_profile(args, clock, rows, report, dev):
+    """torch.profiler over PROFILE_ACTIVE iterations of train_pair as shipped (paper mode, the preset's
+    patches), the losses read back every iteration so that each is stepped: wall time against the time the
+    card computes (kernels), kernel launches, and the operators that take most of it.  A card that computes
+    for a small part of the wall time waits on the host: fewer, fused kernels (torch.compile, CUDA graphs)
+    or larger batches are then the levers, not arithmetic precision.  The whole table: profile_<mode>.txt."""
+    import dataclasses
+    from torch.profiler import ProfilerActivity, profile, schedule
+    from model.training import TrainingCanceled, train_pair
+
+    seq, valid = report["_data"]["fmi"], report["_data"]["fmi_valid"]
+    cuda = dev.type == "cuda"
+    warm, active = (1, 2) if args.tiny else (PROFILE_WARMUP, PROFILE_ACTIVE)
+    out = report.setdefault("profile", {})
+    for mode in args.lever_modes:
+        cfg = _config(FMI_PRESET, mode, args)
+        cfg = dataclasses.replace(cfg, iterations=warm + active, log_every=1, keep_if_better=False)
+        what = f"{FMI_PRESET} {mode}, {cfg.patch_size}² x {cfg.batch_size}"
+        marks = []
+        acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+        try:
+            with profile(activities=acts, schedule=schedule(wait=warm - 1, warmup=1, active=active, repeat=1)) as prof:
+                def progress(it, total, losses):
+                    marks.append((it, time.perf_counter()))
+                    prof.step()
+                train_pair(seq[0], seq[-1], valid, config=cfg, device=str(dev), seed=0, progress=progress,
+                           sync_every=1, is_canceled=clock.guard("profile"))
+        except TrainingCanceled:
+            rows.append(("profile", what, "cut at the stage deadline"))
+            continue
+        except Exception as e:  # noqa: BLE001
+            rows.append(("profile", what, f"FAILED {_err(e)}"))
+            continue
+        t0 = dict(marks)[warm]
+        wall = (marks[-1][1] - t0) / active * 1e3
+        ka = prof.key_averages()
+        if cuda:   # the card's own events (kernels, copies), each counted once
+            from torch.autograd import DeviceType
+
+            key = "self_device_time_total"
+            ops = [e for e in ka if getattr(e, "device_type", None) == DeviceType.CUDA]
+        else:
+            key = "self_cpu_time_total"
+            ops = [e for e in ka if not e.key.startswith("ProfilerStep")]
+        ops.sort(key=lambda e: -getattr(e, key, 0))
+        busy = sum(getattr(e, key, 0) for e in ops) / 1e3 / active
+        launches = sum(e.count for e in ka if "LaunchKernel" in e.key) / active
+        (Path(args.out) / f"profile_{mode}.txt").write_text(ka.table(sort_by=key, row_limit=40))
+        where = "card computing" if cuda else "CPU in operators"
+        rows.append(("profile", f"{what}: per iteration (over {active})",
+                     f"wall {wall:.1f} ms, {where} {busy:.1f} ms ({100 * busy / max(wall, 1e-9):.0f} %)"
+                     + (f", {launches:.0f} kernel launches" if cuda else "")))
+        for e in ops[:5]:
+            t = getattr(e, key, 0) / 1e3 / active
+            rows.append(("profile", f"  {e.key[:60]}", f"{t:.2f} ms/it ({100 * t / max(busy, 1e-9):.0f} %), "
+                                                       f"{e.count / active:.0f} calls/it"))
+        out[mode] = {"wall_ms": wall, "busy_ms": busy, "launches": launches,
+                     "top": [(e.key, getattr(e, key, 0) / 1e3 / active) for e in ops[:15]]}
+        _free(dev)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -604,6 +671,8 @@ def main(argv=None):
                 stage_tests(args, clock, rows, report)
             elif stage == "torchrun":
                 stage_torchrun(args, clock, rows, report)
+            elif stage == "profile":
+                stage_profile(args, clock, rows, report, dev)
             elif stage == "throughput":
                 stage_throughput(args, clock, rows, report, dev)
             else:
