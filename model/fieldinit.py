@@ -50,7 +50,19 @@ def _coarse(a, b, valid, target):
     return a, b, vm > 0.99, f
 
 
-def global_shift(a, b, valid=None, target=128, max_fraction=0.4, min_overlap=0.3, progress=None):
+SEARCH_TARGET, SEARCH_FRACTION = 128, 0.4   # global_shift's resolution (longest side, px) and reach
+
+
+def search_reach(shape, target=SEARCH_TARGET, max_fraction=SEARCH_FRACTION):
+    """The largest shift (px, per axis) global_shift looks at on an image of ``shape`` (.., H, W)."""
+    h0, w0 = shape[-2:]
+    f = max(1, int(round(max(h0, w0) / float(target))))
+    h, w = (round(h0 * (1 / f)), round(w0 * (1 / f))) if f > 1 else (h0, w0)   # _coarse's size (cv2's rounding)
+    return int(max_fraction * min(h, w)) * f
+
+
+def global_shift(a, b, valid=None, target=SEARCH_TARGET, max_fraction=SEARCH_FRACTION, min_overlap=0.3,
+                 progress=None):
     """Displacement d (x, y) in pixels with a(p) ≈ b(p + d), by exhaustive search at low resolution.
 
     a, b: (C, H, W) finite arrays; ``progress(fraction)`` is called once per searched row of shifts.
@@ -393,10 +405,12 @@ STILL, ONE_MOTION, SEVERAL_MOTIONS = "still", "one motion", "several motions"
 LINEAR_MOTION = "one linear motion"
 
 
-def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto", progress=None, with_kind=False, with_pieces=False):
+def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto", progress=None, with_kind=False, with_pieces=False,
+                 with_shift=False):
     """x0, x1: (C, H, W) float arrays (NaN allowed); returns (2, H, W) float32 pixels over the interval,
     and with ``with_kind`` also which of STILL, ONE_MOTION, LINEAR_MOTION, SEVERAL_MOTIONS it is, with
-    ``with_pieces`` also the rigid pieces (model/rigid_pieces.Pieces: their per-step fields) or None.
+    ``with_pieces`` also the rigid pieces (model/rigid_pieces.Pieces: their per-step fields) or None, with
+    ``with_shift`` also the global shift searched (global_shift; None when not searched), in that order.
 
     ``prior``: ``"none"`` plain DIS both ways; ``"shift"`` the global-shift search first (see the module
     docs); ``"auto"`` (models saved before ``"multi"`` existed: inference calls this with the stored
@@ -491,8 +505,8 @@ def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto", progress=None, wi
                 kind = SEVERAL_MOTIONS if len(found.maps) > 1 else LINEAR_MOTION
                 v, done, chosen = found.field, f"done, {found.describe()}", found
     report(1.0, done)
-    if with_pieces:
-        return v, kind, chosen
+    if with_pieces or with_shift:
+        return (v, kind) + ((chosen,) if with_pieces else ()) + ((d,) if with_shift else ())
     return (v, kind) if with_kind else v
 
 
@@ -500,11 +514,17 @@ class Start:
     """pair_start's answer: the initial ``flow`` (2, H, W) and its ``kind`` (initial_flow), the pair's
     ``border`` weight (border_weight; 1.0 when not asked), ``log_scaled``: whether a band was viewed on
     a log scale (motion_view), and ``pieces``: the rigid pieces whose per-step fields move the frames
-    (rigid_pieces.Pieces.step_fields), or None."""
+    (rigid_pieces.Pieces.step_fields), or None.  ``shift``: the global shift searched (x, y px, or None),
+    ``reach``: the largest the search looks at (search_reach); ``at_reach``: one motion built on a shift at
+    that bound, where the true motion may be larger, the two ends may share little content and the frames
+    may be poor (bench/cases.py LARGE_MOTION; the held-out 250 m hour: the shift (96, 102) px on the bound,
+    the truth about (30, -260))."""
 
-    def __init__(self, flow, kind, border, log_scaled, pieces=None):
+    def __init__(self, flow, kind, border, log_scaled, pieces=None, shift=None, reach=None):
         self.flow, self.kind, self.border, self.log_scaled = flow, kind, border, log_scaled
-        self.pieces = pieces
+        self.pieces, self.shift, self.reach = pieces, shift, reach
+        self.at_reach = bool(kind == ONE_MOTION and shift is not None and reach is not None
+                             and float(np.abs(shift).max()) >= reach)
 
 
 def pair_start(x0, x1, valid=None, smooth=2.0, prior="auto", log_view=False, border=False, progress=None):
@@ -513,9 +533,9 @@ def pair_start(x0, x1, valid=None, smooth=2.0, prior="auto", log_view=False, bor
     motion_view's scale, else on the values as given."""
     offsets = log_offsets(x0, x1, valid) if log_view else []
     a, b = motion_view(x0, x1, valid, offsets) if log_view else (x0, x1)
-    v, kind, pieces = initial_flow(a, b, valid, smooth, prior, progress, with_pieces=True)
+    v, kind, pieces, shift = initial_flow(a, b, valid, smooth, prior, progress, with_pieces=True, with_shift=True)
     weight = border_weight(a, b, v, valid) if border else 1.0
-    return Start(v, kind, weight, any(o is not None for o in offsets), pieces)
+    return Start(v, kind, weight, any(o is not None for o in offsets), pieces, shift, search_reach(v.shape))
 
 
 def _estimate(a, b, af, bf, valid, smooth, prior, report):

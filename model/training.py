@@ -181,7 +181,7 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
     import torch
     from .networks import InBetweenNet
     from .losses import total_loss
-    from .fieldinit import LINEAR_MOTION, SEVERAL_MOTIONS, content_motion, pair_start
+    from .fieldinit import LINEAR_MOTION, SEARCH_FRACTION, SEVERAL_MOTIONS, content_motion, pair_start
     from .rigid_pieces import mask_pair
     from .compiling import compiled_terms
 
@@ -213,6 +213,12 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
         if log:
             mag = np.hypot(flow[0], flow[1])[valid]
             log(f"Initial flow: mean displacement {mag.mean():.2f} px, max {mag.max():.2f} px over the interval")
+            if start.at_reach:
+                dx, dy = (float(c) for c in start.shift)
+                log(f"Warning: the overall shift found, ({dx:.0f}, {dy:.0f}) px, lies at the edge of what the search "
+                    f"covers (±{start.reach} px, {SEARCH_FRACTION:.0%} of the image's side): the motion may be larger, "
+                    "the two images may share little content, and the frames and the field may be wrong. Check "
+                    "them; a shorter interval or a larger area helps")
             if start.log_scaled:
                 log("The motion was measured on a log scale: the values are heavy-tailed (as rain rates in mm/h "
                     "are); the frames keep the values' own scale")

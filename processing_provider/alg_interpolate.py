@@ -72,5 +72,5 @@ class InterpolateAlgorithm(InBetweenAlgorithm):
 
         result = train_pair(pair.x0, pair.x1, pair.valid, config=make_config("fast", steps=steps),
                             progress=P.progress_callback(feedback, 0, 70), is_canceled=feedback.isCanceled,
-                            log=feedback.pushInfo)
+                            log=P.log_callback(feedback))
         return generate_frames(result.model, pair.x0, pair.x1, pair.valid, is_canceled=feedback.isCanceled)

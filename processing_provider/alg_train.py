@@ -125,7 +125,7 @@ class TrainAlgorithm(InBetweenAlgorithm):
             result = train_pair(pair.x0, pair.x1, pair.valid, config=config,
                                 device=P.enum_string(self, parameters, "DEVICE", context),
                                 seed=self.parameterAsInt(parameters, "SEED", context),
-                                progress=progress, is_canceled=feedback.isCanceled, log=feedback.pushInfo,
+                                progress=progress, is_canceled=feedback.isCanceled, log=P.log_callback(feedback),
                                 motion_progress=motion_progress)
         except TrainingCanceled:
             raise QgsProcessingException("Training was canceled; no model file was written.")

@@ -118,6 +118,17 @@ def progress_callback(feedback, start=0.0, span=100.0):
     return progress
 
 
+def log_callback(feedback):
+    """train_pair's ``log``: its lines as information, those that begin "Warning: " as warnings (QGIS shows
+    them in the warning colour, and qgis_process prints them as such)."""
+    def log(text):
+        if text.startswith("Warning: "):
+            feedback.pushWarning(text[len("Warning: "):])
+        else:
+            feedback.pushInfo(text)
+    return log
+
+
 def add_parameters(alg, params):
     for p in params:
         alg.addParameter(p)

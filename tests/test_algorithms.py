@@ -308,6 +308,23 @@ def test_training_says_how_each_floe_turns_and_drifts(provider, tmp_path):
     assert turns and all(abs(float(t) - 30.0) < 1.0 for t in turns.groups()), said
 
 
+def test_training_warns_when_the_motion_may_exceed_the_search(provider, tmp_path):
+    """bench/cases.py's inflow case (textured rain moving (-56, -24) px over a 128 px window, beyond the shift
+    search's ±51 px) through inbetween:train: the caution is a QGIS warning, not an information line."""
+    from bench.cases import synthetic_case
+    from helpers import collecting_feedback, write_geotiff
+
+    seq = synthetic_case("syn-inflow-outflow")["seq"]
+    first = write_geotiff(tmp_path / "first.tif", seq[0], when="2016:07:11 22:00:00")
+    second = write_geotiff(tmp_path / "second.tif", seq[-1], when="2016:07:11 23:00:00")
+    feedback = collecting_feedback()
+    run("train", dict(FIRST=first, SECOND=second, OUTPUT_MODEL=str(tmp_path / "far.inbetween"), STEPS=8),
+        feedback=feedback)
+    warned = [w for w in feedback.warnings if w.startswith("the overall shift found, (-51, -24) px, lies at the edge")]
+    assert warned and "±51 px" in warned[0], feedback.warnings
+    assert not any("overall shift" in i for i in feedback.infos)
+
+
 def test_training_says_how_fast_and_which_way_the_content_moves(provider, tmp_path):
     """The start's net motion in m/s and compass terms, in the log of inbetween:train with its defaults: the
     known translation (6 px east, 4 px north in an hour at 250 m: 1.00 m/s towards 56°)."""

@@ -578,3 +578,22 @@ def test_several_motions_start_is_not_trained_on():
                           generate_frames(start.model, seq[0], seq[-1], tile=128))
     one = train_pair(scene(), scene((6.0, -4.0)), config=cfg(iterations=5), seed=0)
     assert one.figures["initial_motion"] == ONE_MOTION and one.figures["iterations"] == 5 and len(one.history) == 5
+
+
+def test_a_shift_at_the_edge_of_the_search_is_said():
+    """A window moving over a larger rain field by more than the shift search covers (0.4 of the side: ±51 px
+    on 128 px) gets the warning in train_pair's log, and Start says so; a motion well inside the reach does not."""
+    from model.fieldinit import pair_start, search_reach
+    from model.synthetic import inflow_translation
+
+    assert search_reach((128, 128)) == 51 and search_reach((256, 256)) == 102 and search_reach((620, 914)) == 245
+    for dx, dy, said in ((60.0, 10.0, True), (20.0, -8.0, False)):
+        seq, _ = inflow_translation(size=128, dx=dx, dy=dy, steps=4, seed=3)
+        start = pair_start(seq[0], seq[-1], None, 2.0, "multi-rigid", True, border=True)
+        assert start.at_reach is said and start.reach == 51, (dx, dy, start.shift)
+        lines = []
+        train_pair(seq[0], seq[-1], config=cfg(steps=4, iterations=0), device="cpu", log=lines.append)
+        warned = [t for t in lines if t.startswith("Warning: the overall shift found")]
+        assert bool(warned) is said, lines
+        if said:
+            assert "(51, " in warned[0] and "±51 px" in warned[0], warned
