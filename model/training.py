@@ -335,6 +335,13 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
                            + ["deterministic"] * bool(deterministic))
         if total:
             log(f"Trained {total} iterations in {seconds:.1f} s on {dev} ({recipe})")
+            if flow is not None and history and all(hh["loss"] == 0 for hh in history):
+                # the losses leave out every pixel whose path under the initial motion leaves its patch; when
+                # the motion is larger than the patches, none is left (FMI 60 min: 120 px, 64 px patches)
+                mag = float(np.hypot(flow[0], flow[1])[valid].mean())
+                log(f"Warning: training had nothing to compare: the initial motion ({mag:.0f} px on average) "
+                    f"carries every pixel out of the {patch} px patches, so every loss was zero and the model is "
+                    "its motion estimate; a PATCH_SIZE well above the motion lets it learn")
         elif not cfg.iterations:
             log(f"No training iterations (ITERATIONS=0, the accurate mode's default): the model is its motion "
                 f"estimate ({seconds:.1f} s)")

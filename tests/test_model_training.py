@@ -597,3 +597,18 @@ def test_a_shift_at_the_edge_of_the_search_is_said():
         assert bool(warned) is said, lines
         if said:
             assert "(51, " in warned[0] and "±51 px" in warned[0], warned
+
+
+def test_training_says_when_the_motion_leaves_every_patch():
+    """The accurate mode's losses leave out pixels whose path under the initial motion leaves the patch: with
+    a motion larger than the patches nothing is left, and the log says so instead of training in silence."""
+    from model.synthetic import inflow_translation
+
+    seq, _ = inflow_translation(size=96, dx=30.0, dy=-20.0, steps=4, seed=2)
+    for patch, said in ((16, True), (64, False)):
+        lines = []
+        r = train_pair(seq[0], seq[-1], config=cfg(steps=4, iterations=4, patch_size=patch, keep_if_better=False),
+                       device="cpu", log=lines.append)
+        zero = all(h["loss"] == 0 for h in r.history)
+        warned = [t for t in lines if t.startswith("Warning: training had nothing to compare")]
+        assert zero is said and bool(warned) is said, (patch, [h["loss"] for h in r.history], lines)
