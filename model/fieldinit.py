@@ -67,9 +67,10 @@ def global_shift(a, b, valid=None, target=SEARCH_TARGET, max_fraction=SEARCH_FRA
 
     a, b: (C, H, W) finite arrays; ``progress(fraction)`` is called once per searched row of shifts.
     Returns float32 (2,)."""
+    reach = search_reach(np.shape(a), target, max_fraction)
     a, b, v, f = _coarse(a, b, valid, target)
     h, w = a.shape
-    r = int(max_fraction * min(h, w))
+    r = reach // f
     best = (np.inf, 0, 0)
     for dy in range(-r, r + 1):
         if progress is not None:
