@@ -363,9 +363,10 @@ def flow_case(name, n=SYN_SIZE, steps=SYN_STEPS):
 
 # ----------------------------------------------------------------------------------------------- cache
 # Radar crops whose motion over the interval is as large as the crop, apart from ALL (``--cases large-``): the
-# global shift search looks within 0.4 of the side (fieldinit.global_shift), and here its best shift lies on
-# that bound (2026-11-27: (102, 102), (88, -88), (102, -2) px; also on fmi-band-500m-60min and the held-out
-# 250 m hour, whose motion, about (30, -260) px summed over its 5-minute steps, leaves the crop).  A wider
+# global shift search looks within 0.4 of the shorter side (fieldinit.global_shift: ±102 px here), and its
+# best shift lies on that bound on two of them (2026-11-27: (102, 102), (102, -2) px; (88, -88) on the third;
+# also on fmi-band-500m-60min and the held-out 250 m hour, whose motion, about (30, -260) px summed over its
+# 5-minute steps, leaves the crop).  A wider
 # search or a penalty on small overlaps found wrong shifts on other cases (README, "Where it is weak").
 LARGE_MOTION = {
     "large-fmi-core-250m-60min": ("fmi", 0, 12, 4350, 1800, 256, 1),

@@ -126,9 +126,11 @@ def oom_message(what="training", dev=None):
 
 
 def is_too_large_for_kernels(exc):
-    """A tensor over 2**31 elements, which some CUDA kernels (cuDNN convolutions, grid sampling) refuse
-    before any allocation: seen on an H200 with 20000 patches of 256² (2026-11-27)."""
-    return isinstance(exc, RuntimeError) and "32-bit index math" in str(exc)
+    """A tensor over 2**31 elements, which some CUDA kernels refuse before any allocation: the replicate
+    padding's "input tensor must fit into 32-bit index math" (seen on an H200 with 20000 patches of 256²,
+    2026-11-27) and the convolutions' "Expected canUse32BitIndexMath(input) ..." check."""
+    msg = str(exc)
+    return isinstance(exc, RuntimeError) and ("32-bit index math" in msg or "canUse32BitIndexMath" in msg)
 
 
 def too_large_message(what="training"):

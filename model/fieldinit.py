@@ -34,6 +34,12 @@ def _shift_image(img, d):
     return _warp_affine(img, [[1, 0, d[0]], [0, 1, d[1]]])
 
 
+def _coarse_factor(h0, w0, target):
+    """_coarse's factor: a longest side of about ``target`` px, the shortest kept at 8 px or more (a long thin
+    strip, 16 x 5000 px, was brought to no row at all and the resize failed)."""
+    return max(1, min(int(round(max(h0, w0) / float(target))), min(h0, w0) // 8))
+
+
 def _coarse(a, b, valid, target):
     """The pair's band means blurred and brought to a longest side of about ``target`` px, the pixels valid
     there, and the factor f (low-resolution pixel i covers full-resolution pixels f i .. f i + f − 1)."""
@@ -41,7 +47,7 @@ def _coarse(a, b, valid, target):
     a = np.asarray(a, dtype=np.float32).mean(axis=0)
     b = np.asarray(b, dtype=np.float32).mean(axis=0)
     h0, w0 = a.shape
-    f = max(1, int(round(max(h0, w0) / float(target))))
+    f = _coarse_factor(h0, w0, target)
     vm = np.ones((h0, w0), np.float32) if valid is None else np.asarray(valid, np.float32)
     if f > 1:
         a = cv2.resize(cv2.GaussianBlur(a, (0, 0), f), None, fx=1 / f, fy=1 / f, interpolation=cv2.INTER_AREA)
@@ -56,7 +62,7 @@ SEARCH_TARGET, SEARCH_FRACTION = 128, 0.4   # global_shift's resolution (longest
 def search_reach(shape, target=SEARCH_TARGET, max_fraction=SEARCH_FRACTION):
     """The largest shift (px, per axis) global_shift looks at on an image of ``shape`` (.., H, W)."""
     h0, w0 = shape[-2:]
-    f = max(1, int(round(max(h0, w0) / float(target))))
+    f = _coarse_factor(h0, w0, target)
     h, w = (round(h0 * (1 / f)), round(w0 * (1 / f))) if f > 1 else (h0, w0)   # _coarse's size (cv2's rounding)
     return int(max_fraction * min(h, w)) * f
 
@@ -524,8 +530,9 @@ class Start:
     def __init__(self, flow, kind, border, log_scaled, pieces=None, shift=None, reach=None):
         self.flow, self.kind, self.border, self.log_scaled = flow, kind, border, log_scaled
         self.pieces, self.shift, self.reach = pieces, shift, reach
+        # a reach under LARGE_SHIFT (images under ~40 px) leaves the motion to plain DIS, not to the shift
         self.at_reach = bool(kind == ONE_MOTION and shift is not None and reach is not None
-                             and float(np.abs(shift).max()) >= reach)
+                             and reach >= LARGE_SHIFT and float(np.abs(shift).max()) >= reach)
 
 
 def pair_start(x0, x1, valid=None, smooth=2.0, prior="auto", log_view=False, border=False, progress=None):

@@ -216,7 +216,8 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
             if start.at_reach:
                 dx, dy = (float(c) for c in start.shift)
                 log(f"Warning: the overall shift found, ({dx:.0f}, {dy:.0f}) px, lies at the edge of what the search "
-                    f"covers (±{start.reach} px, {SEARCH_FRACTION:.0%} of the image's side): the motion may be larger, "
+                    f"covers (±{start.reach} px, {SEARCH_FRACTION:.0%} of the image's shorter side): the motion may be "
+                    "larger, "
                     "the two images may share little content, and the frames and the field may be wrong. Check "
                     "them; a shorter interval or a larger area helps")
             if start.log_scaled:

@@ -108,6 +108,8 @@ def test_out_of_memory_on_the_card_is_the_clear_error():
     card, and a normal run afterwards works; so does a batch too large for one kernel (on an H200 20000
     patches of 256² were refused by a kernel — over 2^31 values in a tensor — before they ran out of memory)."""
     x0, x1, _, _ = translation_pair(320, 320, dx=4.0, dy=2.0, steps=1, seed=2)
+    gc.collect()
+    torch.cuda.empty_cache()        # what earlier tests left in PyTorch's cache would not count as used
     free, _total = torch.cuda.mem_get_info()
     filler = torch.empty(max(free - 2 ** 28, 0), dtype=torch.uint8, device="cuda")  # leave 256 MiB
     cfg = make_config("paper-example-1", "paper", iterations=1)

@@ -82,6 +82,10 @@ def test_out_of_memory_becomes_a_clear_error():
                                            "smaller BATCH_SIZE"):
         with out_of_memory_as_error("training", torch.device("cuda")):
             raise RuntimeError("input tensor must fit into 32-bit index math")
+    with pytest.raises(RuntimeError, match="GPU batch too large for one kernel during training"):
+        with out_of_memory_as_error("training", torch.device("cuda")):   # the convolutions' check
+            raise RuntimeError("Expected canUse32BitIndexMath(input) && canUse32BitIndexMath(output) to be true, "
+                               "but got false.")
     with pytest.raises(ValueError, match="unrelated"):         # anything else passes through untouched
         with out_of_memory_as_error("training", cpu):
             raise ValueError("unrelated")

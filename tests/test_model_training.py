@@ -597,6 +597,14 @@ def test_a_shift_at_the_edge_of_the_search_is_said():
         assert bool(warned) is said, lines
         if said:
             assert "(51, " in warned[0] and "±51 px" in warned[0], warned
+    # a long thin strip: the search keeps 8 rows (it was brought to none and failed) and, with a reach under
+    # LARGE_SHIFT, leaves the motion to plain DIS, so no shift can lie at its edge (a reach of 0 once warned)
+    assert search_reach((16, 5000)) == 6
+    seq, _ = inflow_translation(size=16, dx=3.0, dy=1.0, steps=2, seed=4)
+    strip = [np.tile(f, (1, 1, 312)) for f in (seq[0], seq[-1])]      # 16 x 4992 px
+    lines = []
+    train_pair(strip[0], strip[1], config=cfg(steps=2, iterations=0), device="cpu", log=lines.append)
+    assert not [t for t in lines if t.startswith("Warning")], lines
 
 
 def test_training_says_when_the_motion_leaves_every_patch():
