@@ -302,12 +302,12 @@ def stage_profile(args, clock, rows, report, dev):
                            sync_every=active, is_canceled=clock.guard("profile"))
         except TrainingCanceled:
             rows.append(("profile", what, "cut at the stage deadline"))
-            _free(dev)
             continue
         except Exception as e:  # noqa: BLE001
             rows.append(("profile", what, f"FAILED {_err(e)}"))
-            _free(dev)
             continue
+        finally:
+            _free(dev)
         t0 = dict(marks)[warm]
         wall = (marks[-1][1] - t0) / active * 1e3
         ka = prof.key_averages()
@@ -333,7 +333,6 @@ def stage_profile(args, clock, rows, report, dev):
                                                        f"{e.count / active:.0f} calls/it"))
         out[mode] = {"wall_ms": wall, "busy_ms": busy, "launches": launches,
                      "top": [(e.key, getattr(e, key, 0) / 1e3 / active) for e in ops[:15]]}
-        _free(dev)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -210,16 +210,16 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
                            progress=motion_progress)
         flow, kind, pieces = start.flow, start.kind, start.pieces
         motion = content_motion(flow, x0, x1, valid)
+        mag = np.hypot(flow[0], flow[1])[valid]
+        mean_px = float(mag.mean()) if mag.size else 0.0
         if log:
-            mag = np.hypot(flow[0], flow[1])[valid]
-            log(f"Initial flow: mean displacement {mag.mean():.2f} px, max {mag.max():.2f} px over the interval")
+            log(f"Initial flow: mean displacement {mean_px:.2f} px, max {mag.max():.2f} px over the interval")
             if start.at_reach:
                 dx, dy = (float(c) for c in start.shift)
                 log(f"Warning: the overall shift found, ({dx:.0f}, {dy:.0f}) px, lies at the edge of what the search "
-                    f"covers (±{start.reach} px, {SEARCH_FRACTION:.0%} of the image's shorter side): the motion may be "
-                    "larger, "
-                    "the two images may share little content, and the frames and the field may be wrong. Check "
-                    "them; a shorter interval or a larger area helps")
+                    f"covers (±{start.reach} px, {SEARCH_FRACTION:.0%} of the image's shorter side): the motion may "
+                    "be larger, the two images may share little content, and the frames and the field may be "
+                    "wrong. Check them; a shorter interval or a larger area helps")
             if start.log_scaled:
                 log("The motion was measured on a log scale: the values are heavy-tailed (as rain rates in mm/h "
                     "are); the frames keep the values' own scale")
@@ -339,8 +339,7 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
             if flow is not None and history and all(hh["loss"] == 0 for hh in history):
                 # the losses leave out every pixel whose path under the initial motion leaves its patch; when
                 # the motion is larger than the patches, none is left (FMI 60 min: 120 px, 64 px patches)
-                mag = float(np.hypot(flow[0], flow[1])[valid].mean())
-                log(f"Warning: training had nothing to compare: the initial motion ({mag:.0f} px on average) "
+                log(f"Warning: training had nothing to compare: the initial motion ({mean_px:.0f} px on average) "
                     f"carries every pixel out of the {patch} px patches, so every loss was zero and the model is "
                     "its motion estimate; a PATCH_SIZE well above the motion lets it learn")
         elif not cfg.iterations:

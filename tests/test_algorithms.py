@@ -270,19 +270,26 @@ def test_training_feedback_is_one_line_per_report_with_elapsed_time_and_eta(trai
     assert any(i.startswith("Estimating the motion: ") for i in feedback.infos)
 
 
+def _train_logged(tmp_path, seq, times=("2016:07:11 22:00:00", "2016:07:11 23:00:00"), **write):
+    """The sequence's first and last frames as GeoTIFFs through inbetween:train with its defaults (8 steps);
+    the real QgsProcessingFeedback that kept what it said."""
+    from helpers import collecting_feedback, write_geotiff
+
+    first = write_geotiff(tmp_path / "first.tif", seq[0], when=times[0], **write)
+    second = write_geotiff(tmp_path / "second.tif", seq[-1], when=times[1], **write)
+    feedback = collecting_feedback()
+    run("train", dict(FIRST=first, SECOND=second, OUTPUT_MODEL=str(tmp_path / "m.inbetween"), STEPS=8),
+        feedback=feedback)
+    return feedback
+
+
 def test_training_says_when_the_pair_turns(provider, tmp_path):
     """What a user reads when the start found a turn (fieldinit's linear candidate): bench/cases.py's rotation,
     textured rain turned 40° counter-clockwise in an hour, through inbetween:train with its defaults."""
     import re
     from bench.cases import synthetic_case
-    from helpers import collecting_feedback, write_geotiff
 
-    rot = synthetic_case("syn-rotation")["seq"]
-    first = write_geotiff(tmp_path / "first.tif", rot[0], when="2016:07:11 22:00:00")
-    second = write_geotiff(tmp_path / "second.tif", rot[-1], when="2016:07:11 23:00:00")
-    feedback = collecting_feedback()
-    run("train", dict(FIRST=first, SECOND=second, OUTPUT_MODEL=str(tmp_path / "turn.inbetween"), STEPS=8),
-        feedback=feedback)
+    feedback = _train_logged(tmp_path, synthetic_case("syn-rotation")["seq"])
     said = [i for i in feedback.infos if i.startswith("Estimating the motion: done")]
     turn = re.search(r"one linear motion \(turning (-?[0-9.]+)° counter-clockwise", said[-1] if said else "")
     assert turn and abs(float(turn.group(1)) - 40.0) < 1.0, said
@@ -293,15 +300,10 @@ def test_training_says_how_each_floe_turns_and_drifts(provider, tmp_path):
     bytes 0/255 through inbetween:train with its defaults: the log names the rigid pieces and their turns."""
     import re
     from bench.cases import floe_breakup
-    from helpers import collecting_feedback, write_geotiff
     from osgeo import gdal
 
-    seq = floe_breakup("syn-floes-turn-split")["seq"] * 255
-    first = write_geotiff(tmp_path / "first.tif", seq[0], when="2020:03:19 16:00:00", dtype=gdal.GDT_Byte)
-    second = write_geotiff(tmp_path / "second.tif", seq[-1], when="2020:03:20 16:00:00", dtype=gdal.GDT_Byte)
-    feedback = collecting_feedback()
-    run("train", dict(FIRST=first, SECOND=second, OUTPUT_MODEL=str(tmp_path / "ice.inbetween"), STEPS=8),
-        feedback=feedback)
+    feedback = _train_logged(tmp_path, floe_breakup("syn-floes-turn-split")["seq"] * 255,
+                             ("2020:03:19 16:00:00", "2020:03:20 16:00:00"), dtype=gdal.GDT_Byte)
     said = [i for i in feedback.infos if i.startswith("Estimating the motion: done")]
     turns = re.search(r"3 rigid pieces, turning from ([0-9.]+)° counter-clockwise to ([0-9.]+)° counter-clockwise",
                       said[-1] if said else "")
@@ -312,14 +314,8 @@ def test_training_warns_when_the_motion_may_exceed_the_search(provider, tmp_path
     """bench/cases.py's inflow case (textured rain moving (-56, -24) px over a 128 px window, beyond the shift
     search's ±51 px) through inbetween:train: the caution is a QGIS warning, not an information line."""
     from bench.cases import synthetic_case
-    from helpers import collecting_feedback, write_geotiff
 
-    seq = synthetic_case("syn-inflow-outflow")["seq"]
-    first = write_geotiff(tmp_path / "first.tif", seq[0], when="2016:07:11 22:00:00")
-    second = write_geotiff(tmp_path / "second.tif", seq[-1], when="2016:07:11 23:00:00")
-    feedback = collecting_feedback()
-    run("train", dict(FIRST=first, SECOND=second, OUTPUT_MODEL=str(tmp_path / "far.inbetween"), STEPS=8),
-        feedback=feedback)
+    feedback = _train_logged(tmp_path, synthetic_case("syn-inflow-outflow")["seq"])
     warned = [w for w in feedback.warnings if w.startswith("the overall shift found, (-51, -24) px, lies at the edge")]
     assert warned and "±51 px" in warned[0], feedback.warnings
     assert not any("overall shift" in i for i in feedback.infos)
