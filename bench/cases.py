@@ -91,6 +91,10 @@ FLOES = {
     # then the whole turns about the grid's centre)
     "syn-floes-pack-turn": (4, 0.28, (-2.84, -0.74, 1.35), ((-6, -22, 0.0), (22, 6, 0.0), (-16, 20, 0.0)), (0, 0),
                             60.0, True),
+    # a floe turning 57° clockwise as a whole while its four pieces drift apart, two of them still touching at
+    # the end (one region: no rigid map fits it until it is cut at its neck)
+    "syn-floes-touching": (6, 0.28, (-2.83, -1.37, -1.09, 2.05), ((-7, -17, -9.0), (9, -15, -5.0), (9, 4, 3.0),
+                                                                  (-14, 5, 0.0)), (0, 0), -57.0),
 }
 # Whole composites, apart from ALL (and bigger than its 256 px): a user gives the whole scene, where cells and
 # systems move each their own way and no single shift dominates, which the crops do not show (2026-11-26: on

@@ -401,8 +401,9 @@ RIGID_FIT = 0.9
 RIGID_SHARE = 0.5
 
 
-PRIORS = ("auto", "multi", "multi-jaccard", "multi-linear", "multi-rigid", "shift", "none")
-MULTI = ("multi", "multi-jaccard", "multi-linear", "multi-rigid")  # with the optimal-transport candidate
+PRIORS = ("auto", "multi", "multi-jaccard", "multi-linear", "multi-rigid", "multi-split", "shift", "none")
+MULTI = ("multi", "multi-jaccard", "multi-linear", "multi-rigid", "multi-split")  # with the transport candidate
+RIGID = ("multi-rigid", "multi-split")      # with the rigid pieces on masks
 
 
 # What initial_flow(..., with_kind=True) says it found: no motion (the time blend), one motion field
@@ -441,7 +442,9 @@ def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto", progress=None, wi
     against the start chosen, with LINEAR_MARGIN.
     ``"multi-rigid"`` (the accurate mode's default since; files from before keep theirs) then, on a mask
     (two values: ice and water), fits each piece as a rigid body (model/rigid_pieces.py) and takes that
-    field where the fit is good (RIGID_FIT, RIGID_SHARE).
+    field where the fit is good (RIGID_FIT, RIGID_SHARE).  ``"multi-split"`` (the default since; files from
+    before keep theirs): where the regions fit badly, the fit again with each region cut at its necks
+    (pieces that still touch).
     ``progress(fraction, what)``, optional, is told how far the estimate is (it takes seconds on large
     images).  pair_start measures it on motion_view's scale (the accurate mode's ``flow_log_view``)."""
     def report(fraction, what):
@@ -461,7 +464,7 @@ def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto", progress=None, wi
         # than not moving at all): no motion, so the frames start as the time blend of the two ends
         v, kind = np.zeros_like(v), STILL
     # the chosen start's half-way distance, which each later candidate must clearly beat
-    jaccard = prior in ("multi-jaccard", "multi-linear", "multi-rigid")
+    jaccard = prior in ("multi-jaccard", "multi-linear") + RIGID
     chosen = None   # the rigid pieces, where taken
     apart = _midpoint_distance(af, bf, v, valid) if jaccard else None
     vt = None
@@ -480,7 +483,7 @@ def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto", progress=None, wi
             v, kind, done = vt, SEVERAL_MOTIONS, "done, several motions (optimal transport)"
             if prior != "multi":
                 apart = apart_t
-    if prior in ("multi-linear", "multi-rigid"):
+    if prior in ("multi-linear",) + RIGID:
         # weighed last, against whichever start was chosen (weighed before the transport candidate, a turn-only
         # version found a turn on the shear, beat the one motion and kept the transport start out: 1.42 -> 1.69)
         report(0.95, "a turn, shear and stretch of the whole scene as another candidate")
@@ -491,23 +494,33 @@ def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto", progress=None, wi
                     and _endpoint_error(a, b, vl, valid) < still):
                 # said, so a user knows the scene moves as one (counter-clockwise on screen, y down)
                 v, kind, done = vl, LINEAR_MOTION, f"done, one linear motion ({describe_linear(gen)})"
-    if prior == "multi-rigid":
+    if prior in RIGID:
         masks = mask_pair(a, b, valid)
         if masks is not None:
-            report(0.97, "each piece of ice as a rigid body")
-            # each piece's shift starts from the chosen start and from the transport candidate, the better
-            # fit kept (bench/cases.py's floe in four pieces: 0.83 from the one motion, 0.98 from transport)
-            starts, found = [v] if vt is None or vt is v else [v, vt], None
-            for k, start in enumerate(starts):
-                pieces = rigid_motion(*masks, start, lambda f, k=k: report(0.97 + 0.03 * (k + f) / len(starts),
-                                                                           "each piece of ice as a rigid body"))
-                if pieces is not None and (found is None or pieces.fit > found.fit):
-                    found = pieces
-                if found is not None and found.fit >= GOOD_FIT:
-                    break
             m0, m1 = masks
             standing = float((m0 & m1).sum() / max((m0 | m1).sum(), 1))   # the two ends' IoU, no motion
-            if found is not None and found.fit >= RIGID_FIT and 1 - found.fit <= RIGID_SHARE * (1 - standing):
+
+            def good(p):
+                return p is not None and p.fit >= RIGID_FIT and 1 - p.fit <= RIGID_SHARE * (1 - standing)
+
+            # each piece's shift starts from the chosen start and from the transport candidate, the better
+            # fit kept (bench/cases.py's floe in four pieces: 0.83 from the one motion, 0.98 from transport);
+            # with "multi-split", where the regions fit badly, again with the regions cut at their necks
+            starts, found = [v] if vt is None or vt is v else [v, vt], None
+            for split in (False, True) if prior == "multi-split" else (False,):
+                if good(found):
+                    break
+                what = ("each piece of ice as a rigid body" if not split else
+                        "each piece of ice as a rigid body, pieces that touch cut apart")
+                report(0.97, what)
+                for k, start in enumerate(starts):
+                    pieces = rigid_motion(*masks, start, lambda f, k=k: report(0.97 + 0.03 * (k + f) / len(starts),
+                                                                               what), split)
+                    if pieces is not None and (found is None or pieces.fit > found.fit):
+                        found = pieces
+                    if found is not None and found.fit >= GOOD_FIT:
+                        break
+            if good(found):
                 # said, so a user knows the floes' own turns and drifts
                 kind = SEVERAL_MOTIONS if len(found.maps) > 1 else LINEAR_MOTION
                 v, done, chosen = found.field, f"done, {found.describe()}", found

@@ -181,7 +181,7 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
     import torch
     from .networks import InBetweenNet
     from .losses import total_loss
-    from .fieldinit import LINEAR_MOTION, SEARCH_FRACTION, SEVERAL_MOTIONS, content_motion, pair_start
+    from .fieldinit import LINEAR_MOTION, RIGID, SEARCH_FRACTION, SEVERAL_MOTIONS, content_motion, pair_start
     from .rigid_pieces import mask_pair
     from .compiling import compiled_terms
 
@@ -235,11 +235,11 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
             if log:
                 log(f"Not trained ({cfg.iterations} iterations asked): the initial motion has several motions "
                     "(pieces moving apart), which a smooth learned correction merges; the model is that motion")
-        elif (getattr(cfg, "flow_prior", None) == "multi-rigid" and getattr(cfg, "keep_if_better", False)
+        elif (getattr(cfg, "flow_prior", None) in RIGID and getattr(cfg, "keep_if_better", False)
               and total > 0 and mask_pair(x0, x1, valid) is not None):
             # Nor a mask (ice and water; "multi-rigid" onwards, files from before trained as they did): on
-            # bench/cases.py's field of six small floes, whose start is one motion (floes that touch fit no
-            # rigid pieces), 200 iterations passed the guard and merged the floes: IoU 0.905 -> 0.742 (seeds
+            # bench/cases.py's field of six small floes, whose start was one motion (floes that touch fit no
+            # rigid pieces before "multi-split" cut them apart), 200 iterations passed the guard and merged the floes: IoU 0.905 -> 0.742 (seeds
             # 0-2, 2026-11-27); on the other floe breakups the start was kept or not trained on anyway.
             total = 0
             if log:
