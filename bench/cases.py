@@ -95,6 +95,11 @@ FLOES = {
     # the end (one region: no rigid map fits it until it is cut at its neck)
     "syn-floes-touching": (6, 0.28, (-2.83, -1.37, -1.09, 2.05), ((-7, -17, -9.0), (9, -15, -5.0), (9, 4, 3.0),
                                                                   (-14, 5, 0.0)), (0, 0), -57.0),
+    # a floe near the lower edge turning 27° with its five pieces' drifts turning along, the pieces leaving the
+    # image in part (the fit does not count what the edge hides: model/rigid_pieces._seen_fit)
+    "syn-floes-at-edge": (22, 0.29, (-2.91, 1.63, 2.12, 2.67, 2.69), ((25, 0, 6.4), (9, 13, -9.7), (1, 17, -2.6),
+                                                                     (-2, 15, 3.3), (4, 10, -0.1)), (2, 25), 27.0,
+                          True),
 }
 # Whole composites, apart from ALL (and bigger than its 256 px): a user gives the whole scene, where cells and
 # systems move each their own way and no single shift dominates, which the crops do not show (2026-11-26: on

@@ -280,6 +280,38 @@ def _fit(pieces, target, starts, progress=None):
     return [_rigid(q[0], q[1:], c) for q, c in zip(params, centres)], fit
 
 
+def _seen_fit(pieces, maps, target, fit):
+    """The fit counted only where the broken end could show what the pieces bring: the other end's pixels
+    that the maps bring from outside the broken end's image (each point outside going with its nearest
+    piece) are left out, since ice there may be a part of a piece that the image's edge cuts off or one that
+    has left the image (random breakups near the edge: fits of 0.76-0.86 whose pieces were right).  ``fit``
+    itself where the maps bring nothing from outside, or where that would leave out most of the other
+    end's ice (too little left to judge)."""
+    import cv2
+    from scipy import ndimage
+    h, w = target.shape
+    pad = max(h, w) // 2
+    labels = np.zeros((h + 2 * pad, w + 2 * pad), np.int32)
+    for k, p in enumerate(pieces):
+        labels[pad:pad + h, pad:pad + w][p] = k + 1
+    near = ndimage.distance_transform_edt(labels == 0, return_indices=True)[1]
+    nearest = labels[near[0], near[1]]
+    nearest[pad:pad + h, pad:pad + w] = 0                    # inside the image: seen
+    from_canvas = np.array([[1.0, 0.0, -pad], [0.0, 1.0, -pad], [0.0, 0.0, 1.0]])
+    unseen = np.zeros((h, w), bool)
+    for k, m in enumerate(maps):
+        outside = (nearest == k + 1).astype(np.float32)
+        to = (np.vstack([m, [0.0, 0.0, 1.0]]) @ from_canvas)[:2]
+        unseen |= cv2.warpAffine(outside, to.astype(np.float32), (w, h), flags=cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_CONSTANT, borderValue=0.0) > 0
+    ice = target.astype(bool)
+    if not unseen.any() or (ice & unseen).sum() > 0.5 * ice.sum():
+        return fit
+    carried = np.maximum.reduce([_carry(p, m) for p, m in zip(pieces, maps)])
+    seen = ~unseen
+    return _iou(carried[seen], target.astype(np.float32)[seen])
+
+
 class Pieces:
     """rigid_motion's answer: the ``field`` (2, H, W), each piece's map from X0 to X1 (``maps``, (2, 3)
     pixels), its ``turns`` (degrees, counter-clockwise on screen) and ``drifts`` (its centre's displacement,
@@ -354,10 +386,11 @@ class Pieces:
                 f"{drifts[0]:.1f} to {drifts[-1]:.1f} px")
 
 
-def rigid_motion(m0, m1, flow, progress=None, split=False):
+def rigid_motion(m0, m1, flow, progress=None, split=False, seen=False):
     """m0, m1: (H, W) boolean masks; ``flow``: (2, H, W) the start's field (pixels over the interval,
     Eulerian at mid-interval), whence each piece's shift starts; ``split``: each region cut at its necks
-    (_pieces).  Returns Pieces, or None where the pair has no ice or too many pieces."""
+    (_pieces); ``seen``: the fit leaves out what the pieces bring from beyond the image's edge (_seen_fit).
+    Returns Pieces, or None where the pair has no ice or too many pieces."""
     import cv2
     from scipy import ndimage
     from scipy.linalg import expm
@@ -379,6 +412,8 @@ def rigid_motion(m0, m1, flow, progress=None, split=False):
     target = small[1] if forward else small[0]
     starts = [_start(p, fl, 1.0 if forward else -1.0) for p in pieces]
     maps, fit = _fit(pieces, target, starts, progress)
+    if seen:
+        fit = _seen_fit(pieces, maps, target, fit)
     # each piece's field where it is at mid-interval, at the fit's resolution; between the pieces their
     # fields weighted by inverse distance cubed: continuous, so that an end's content pulled across an
     # opening crack is stretched there and the blend trusts the other end (the nearest piece's field
