@@ -392,7 +392,7 @@ LINEAR_MARGIN = 0.9
 # (2026-11-27, untrained, bench/cases.py's floe split, binary shift and FLOES): the fit 0.96-1.00 on every
 # breakup whose frames it made better (IoU 0.919 -> 0.969 on the split, the turn by 30° 0.786 -> 0.927, the
 # pack turning 60° 0.516 -> 0.783; OT 0.909 / 0.811 / 0.505), 0.75 on the field of six small floes, where
-# floes that touch form one region (left to the one motion).
+# floes that touch form one region (left to the one motion under "multi-rigid"; "multi-split" cuts them: 0.92).
 RIGID_FIT = 0.9
 # ... and when the pieces leave at most this share of the misfit the two ends have standing still (1 − their
 # IoU): an IoU is lenient where one region fills most of the image (pack ice with a few leads, unchanged but
@@ -440,10 +440,10 @@ def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto", progress=None, wi
     ``"multi-jaccard"``) then
     weighs one linear motion of the whole scene (a turn, shear, stretch and shift, _linear_candidate)
     against the start chosen, with LINEAR_MARGIN.
-    ``"multi-rigid"`` (the accurate mode's default since; files from before keep theirs) then, on a mask
+    ``"multi-rigid"`` (the accurate mode's default after it; files from before keep theirs) then, on a mask
     (two values: ice and water), fits each piece as a rigid body (model/rigid_pieces.py) and takes that
     field where the fit is good (RIGID_FIT, RIGID_SHARE).  ``"multi-split"`` (the default since; files from
-    before keep theirs): where the regions fit badly, the fit again with each region cut at its necks
+    before keep theirs): where the regions fit badly, fits again with each region cut at its necks
     (pieces that still touch); the fit leaves out what the pieces bring from beyond the image's edge, and
     where the pieces are taken the border weight is 0 (pair_start).
     ``progress(fraction, what)``, optional, is told how far the estimate is (it takes seconds on large

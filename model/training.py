@@ -239,8 +239,9 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
               and total > 0 and mask_pair(x0, x1, valid) is not None):
             # Nor a mask (ice and water; "multi-rigid" onwards, files from before trained as they did): on
             # bench/cases.py's field of six small floes, whose start was one motion (floes that touch fit no
-            # rigid pieces before "multi-split" cut them apart), 200 iterations passed the guard and merged the floes: IoU 0.905 -> 0.742 (seeds
-            # 0-2, 2026-11-27); on the other floe breakups the start was kept or not trained on anyway.
+            # rigid pieces before "multi-split" cut them apart), 200 iterations passed the guard and merged
+            # the floes: IoU 0.905 -> 0.742 (seeds 0-2, 2026-11-27); on the other floe breakups the start was
+            # kept or not trained on anyway.
             total = 0
             if log:
                 log(f"Not trained ({cfg.iterations} iterations asked): the pair is a mask (two values, such as ice "

@@ -203,12 +203,20 @@ def test_regions_are_cut_at_their_necks_and_nowhere_else():
         ((y == 64) & (x >= 103) & (x <= 106))
     cut = _pieces(knob, split=True)
     assert len(cut) == 1 and np.array_equal(cut[0], knob)
+    # a part joined at a corner only (8-connected, as the regions are) keeps its ice in a piece
+    diagonal = bridged.copy()
+    for k in range(12):                       # from the smaller disc's pixel (101, 53), up and right
+        diagonal[52 - k, 102 + k] = True
+    region = _pieces(diagonal)
+    assert len(region) == 1
+    cut = _pieces(diagonal, split=True)
+    assert len(cut) == 2 and np.array_equal(np.logical_or.reduce(cut), region[0])
 
 
 def test_pieces_that_still_touch_are_fitted_apart():
     """bench/cases.py's syn-floes-touching: a floe turning 57° as a whole while its four pieces drift apart, two
     still touching at the end: that region fits no rigid map (uncut, "multi-rigid": fit below RIGID_FIT, the
-    transport start taken, frames IoU 0.673; OT 0.711), cut at its neck the pieces fit (IoU 0.937, measured
+    transport start taken, frames IoU 0.673; OT 0.711), cut at its neck the pieces fit (IoU 0.935, measured
     2026-11-27) and the log names them."""
     from model.baselines import interpolate
     seq = floe_breakup("syn-floes-touching")["seq"]
@@ -241,6 +249,8 @@ def test_what_the_image_s_edge_hides_does_not_count_against_the_pieces(monkeypat
     ours = case_scores(frames_of(seq), seq, valid, "binary")
     ot = case_scores(interpolate("ot", seq[0], seq[-1], len(seq) - 1), seq, valid, "binary")
     assert ours["iou"] > 0.8 and ours["iou"] > ot["iou"] + 0.08, (ours["iou"], ot["iou"])
+    # files from before ("multi-rigid") count it as they did
+    assert pair_start(seq[0], seq[-1], prior="multi-rigid", log_view=True).pieces is None
     monkeypatch.setattr(rigid_pieces, "_seen_fit", lambda pieces, maps, target, fit: fit)
     assert pair_start(seq[0], seq[-1], prior="multi-split", log_view=True).pieces is None
 
