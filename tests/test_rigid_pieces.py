@@ -213,6 +213,19 @@ def test_regions_are_cut_at_their_necks_and_nowhere_else():
     assert len(cut) == 2 and np.array_equal(np.logical_or.reduce(cut), region[0])
 
 
+def test_without_scikit_image_regions_stay_whole(monkeypatch):
+    """An install with onnxruntime alone (processing_provider.inputs.ONNX_PACKAGES) has no scikit-image: the cut
+    at the necks is a refinement, so the regions stay as they are instead of the run stopping."""
+    from model.rigid_pieces import _pieces
+    y, x = np.mgrid[0:128, 0:128]
+    bridged = (((x - 40) ** 2 + (y - 64) ** 2 < 20 ** 2) | ((x - 90) ** 2 + (y - 64) ** 2 < 16 ** 2)
+               | ((abs(y - 64) <= 3) & (x > 40) & (x < 90)))
+    assert len(_pieces(bridged, split=True)) == 2
+    monkeypatch.setitem(sys.modules, "skimage.segmentation", None)   # import raises ImportError
+    cut = _pieces(bridged, split=True)
+    assert len(cut) == 1 and np.array_equal(cut[0], bridged)
+
+
 def test_pieces_that_still_touch_are_fitted_apart():
     """bench/cases.py's syn-floes-touching: a floe turning 57° as a whole while its four pieces drift apart, two
     still touching at the end: that region fits no rigid map (uncut, "multi-rigid": fit below RIGID_FIT, the
