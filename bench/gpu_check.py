@@ -113,6 +113,13 @@ def _err(exc):
     return f"{type(exc).__name__}: {msg[:160]}"
 
 
+def _outcome(exc, failed="FAILED"):
+    """A row's text for what stopped a measurement: a cut at the stage's deadline is not a failure (the table
+    says what failed; the other stages still run)."""
+    from model.training import TrainingCanceled
+    return "cut at the stage deadline" if isinstance(exc, TrainingCanceled) else f"{failed} {_err(exc)}"
+
+
 class Clock:
     """Cumulative stage deadlines inside the budget: stage k ends at start + budget × (shares up to k)."""
 
@@ -281,7 +288,7 @@ def stage_profile(args, clock, rows, report, dev):
     stage gives the unprofiled rate).  The whole table: profile_<mode>.txt."""
     import dataclasses
     from torch.profiler import ProfilerActivity, profile, schedule
-    from model.training import TrainingCanceled, train_pair
+    from model.training import train_pair
 
     seq, valid = report["_data"]["fmi"], report["_data"]["fmi_valid"]
     cuda = dev.type == "cuda"
@@ -300,11 +307,8 @@ def stage_profile(args, clock, rows, report, dev):
                     prof.step()
                 train_pair(seq[0], seq[-1], valid, config=cfg, device=str(dev), seed=0, progress=progress,
                            sync_every=active, is_canceled=clock.guard("profile"))
-        except TrainingCanceled:
-            rows.append(("profile", what, "cut at the stage deadline"))
-            continue
         except Exception as e:  # noqa: BLE001
-            rows.append(("profile", what, f"FAILED {_err(e)}"))
+            rows.append(("profile", what, _outcome(e)))
             continue
         finally:
             _free(dev)
@@ -354,7 +358,6 @@ def _free(dev):
 def stage_throughput(args, clock, rows, report, dev):
     import torch
     from bench.speed import ours_throughput, reference_throughput
-    from model.training import TrainingCanceled
 
     seq, valid = report["_data"]["fmi"], report["_data"]["fmi_valid"]
     x0, x1 = seq[0], seq[-1]
@@ -372,11 +375,8 @@ def stage_throughput(args, clock, rows, report, dev):
             _free(dev)
             ours = ours_throughput(x0, x1, valid, cfg, dev, our_it, our_warm, train_kw={"is_canceled": guard})
             _free(dev)
-        except TrainingCanceled:
-            rows.append(("throughput", what, "cut at the stage deadline"))
-            continue
-        except Exception as e:  # noqa: BLE001 (the table says what failed; the other stages still run)
-            rows.append(("throughput", what, f"FAILED {_err(e)}"))
+        except Exception as e:  # noqa: BLE001
+            rows.append(("throughput", what, _outcome(e)))
             continue
         ratio = ours["patches_per_s"] / ref["patches_per_s"]
         mem = lambda r: f", peak {r['peak_mib']:.0f} MiB" if r["peak_mib"] is not None else ""  # noqa: E731
@@ -407,10 +407,8 @@ def stage_throughput(args, clock, rows, report, dev):
                 ratio = f", {r['patches_per_s'] / base['patches_per_s']:.2f}x the reference" if base else ""
                 rows.append(("throughput", what, f"{r['patches_per_s']:.1f} patches/s{ratio}"))
                 out.setdefault("levers", {}).setdefault(lever, {})[mode] = r
-            except TrainingCanceled:
-                rows.append(("throughput", what, "cut at the stage deadline"))
             except Exception as e:  # noqa: BLE001 (a lever that fails or runs out of memory is a finding)
-                rows.append(("throughput", what, f"error (lever not usable here): {_err(e)}"))
+                rows.append(("throughput", what, _outcome(e, "error (lever not usable here):")))
             finally:
                 torch.backends.cudnn.benchmark = before
                 if "compile" in train_kw:
@@ -531,7 +529,7 @@ def stage_training(args, clock, rows, report, dev):
     import dataclasses
     from model.baselines import interpolate
     from model.inference import advection_fields, generate_frames
-    from model.training import TrainingCanceled, train_pair
+    from model.training import train_pair
 
     data = report["_data"]
     seq, valid = data["fmi"], data["fmi_valid"]
@@ -570,11 +568,8 @@ def stage_training(args, clock, rows, report, dev):
             frames = generate_frames(r.model, a, b, ok, device=str(dev))
             fields = advection_fields(r.model, a, b, ok, device=str(dev))
             t_inf = time.perf_counter() - t
-        except TrainingCanceled:
-            rows.append(("training", what, "cut at the stage deadline"))
-            continue
         except Exception as e:  # noqa: BLE001
-            rows.append(("training", what, f"FAILED {_err(e)}"))
+            rows.append(("training", what, _outcome(e)))
             continue
         losses = [h["loss"] for h in r.history]
         if losses:

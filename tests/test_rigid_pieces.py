@@ -25,16 +25,22 @@ def frames_of(seq, **overrides):
     return generate_frames(r.model, seq[0], seq[-1])
 
 
+def scores_with_ot(seq, *others):
+    """Binary scores against the truth of the default's frames, of the frames with each of ``others``'
+    configuration overrides, and of optimal transport's, in that order."""
+    from model.baselines import interpolate
+    valid = np.ones(seq.shape[-2:], bool)
+    frames = [frames_of(seq, **o) for o in ({},) + others] + [interpolate("ot", seq[0], seq[-1], len(seq) - 1)]
+    return [case_scores(f, seq, valid, "binary") for f in frames]
+
+
 def test_a_floe_that_turns_as_it_breaks_up_is_followed_piece_by_piece():
     """bench/cases.py's syn-floes-turn-split: a floe turning 30° counter-clockwise as a whole while its three
     pieces drift 23-26 px apart, 128 px, 8 steps.  Optimal transport's maps cannot turn (IoU 0.811), nor
     could the start before this fit (transport, then DIS: 0.786); each piece as a rigid body: 0.977
     (measured 2026-11-27; 0.927 as one stationary field), its ice area within 5 % of the truth's at every
     lead, and the log names the pieces' turns and drifts."""
-    from model.baselines import interpolate
-
     seq = floe_breakup("syn-floes-turn-split")["seq"]
-    valid = np.ones(seq.shape[-2:], bool)
     said = []
     start = pair_start(seq[0], seq[-1], prior="multi-rigid", log_view=True, progress=lambda f, w: said.append(w))
     assert start.kind == SEVERAL_MOTIONS
@@ -44,9 +50,7 @@ def test_a_floe_that_turns_as_it_breaks_up_is_followed_piece_by_piece():
     assert got, said[-1]
     lo, hi, near, far = (float(g) for g in got.groups())
     assert 29.0 < lo <= hi < 31.0 and 21.0 < near <= far < 28.0, said[-1]   # drifts 22.8, 22.8 and 25.6 px
-    ours = case_scores(frames_of(seq), seq, valid, "binary")
-    before = case_scores(frames_of(seq, flow_prior="multi-linear"), seq, valid, "binary")
-    ot = case_scores(interpolate("ot", seq[0], seq[-1], len(seq) - 1), seq, valid, "binary")
+    ours, before, ot = scores_with_ot(seq, {"flow_prior": "multi-linear"})
     assert ours["iou"] > 0.95 and ours["iou"] > ot["iou"] + 0.12 and ours["iou"] > before["iou"] + 0.15, \
         (ours["iou"], ot["iou"], before["iou"])
     assert abs(ours["mean_kept"] - 1.0) < 0.05, ours["mean_kept"]
@@ -231,18 +235,14 @@ def test_pieces_that_still_touch_are_fitted_apart():
     still touching at the end: that region fits no rigid map (uncut, "multi-rigid": fit below RIGID_FIT, the
     transport start taken, frames IoU 0.673; OT 0.711), cut at its neck the pieces fit (IoU 0.935, measured
     2026-11-27) and the log names them."""
-    from model.baselines import interpolate
     seq = floe_breakup("syn-floes-touching")["seq"]
-    valid = np.ones(seq.shape[-2:], bool)
     said = []
     start = pair_start(seq[0], seq[-1], prior="multi-split", log_view=True, progress=lambda f, w: said.append(w))
     assert start.kind == SEVERAL_MOTIONS and start.pieces is not None and start.pieces.fit >= 0.9
     assert "each piece of ice as a rigid body, pieces that touch cut apart" in said
     assert said[-1].startswith("done, ") and "rigid pieces" in said[-1], said[-1]
     assert pair_start(seq[0], seq[-1], prior="multi-rigid", log_view=True).pieces is None
-    ours = case_scores(frames_of(seq), seq, valid, "binary")
-    uncut = case_scores(frames_of(seq, flow_prior="multi-rigid"), seq, valid, "binary")
-    ot = case_scores(interpolate("ot", seq[0], seq[-1], len(seq) - 1), seq, valid, "binary")
+    ours, uncut, ot = scores_with_ot(seq, {"flow_prior": "multi-rigid"})
     assert ours["iou"] > 0.91 and ours["iou"] > ot["iou"] + 0.15 and ours["iou"] > uncut["iou"] + 0.2, \
         (ours["iou"], ot["iou"], uncut["iou"])
     assert abs(ours["mean_kept"] - 1.0) < 0.07, ours["mean_kept"]
@@ -254,13 +254,10 @@ def test_what_the_image_s_edge_hides_does_not_count_against_the_pieces(monkeypat
     misfit, the fit stays below RIGID_FIT and the transport start is taken (frames IoU 0.680, OT 0.720);
     leaving it out (_seen_fit), the pieces are taken (0.831, measured 2026-11-27)."""
     from model import rigid_pieces
-    from model.baselines import interpolate
     seq = floe_breakup("syn-floes-at-edge")["seq"]
-    valid = np.ones(seq.shape[-2:], bool)
     start = pair_start(seq[0], seq[-1], prior="multi-split", log_view=True, border=True)
     assert start.pieces is not None and start.pieces.fit >= 0.9 and start.border == 0.0
-    ours = case_scores(frames_of(seq), seq, valid, "binary")
-    ot = case_scores(interpolate("ot", seq[0], seq[-1], len(seq) - 1), seq, valid, "binary")
+    ours, ot = scores_with_ot(seq)
     assert ours["iou"] > 0.8 and ours["iou"] > ot["iou"] + 0.08, (ours["iou"], ot["iou"])
     # files from before ("multi-rigid") count it as they did
     assert pair_start(seq[0], seq[-1], prior="multi-rigid", log_view=True).pieces is None
