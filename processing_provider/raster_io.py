@@ -198,8 +198,27 @@ def _mem_dataset(arr, gt, wkt):
     return ds
 
 
-def warp_onto(arr, src_gt, src_wkt, grid, resample="bilinear"):
-    """Warp a NaN-masked float32 (C,H,W) array onto ``grid`` (GDAL, in memory)."""
+def two_valued(arr):
+    """True when every band of a NaN-masked (C,H,W) array holds at most two distinct values (a mask, such as
+    ice and water): such an image is resampled nearest-neighbour, so it stays a mask (bilinear would put
+    values between the two at every edge, and the start would no longer see ice pieces to fit)."""
+    for band in arr:
+        v = band[np.isfinite(band)]
+        if v.size and not ((v == v.min()) | (v == v.max())).all():
+            return False
+    return True
+
+
+def resampling_for(arr):
+    """GDAL's resampling to warp ``arr`` with, and the words the warning gives it."""
+    return ("near", "nearest neighbour: it holds two values, a mask, and stays one") if two_valued(arr) \
+        else ("bilinear", "bilinear")
+
+
+def warp_onto(arr, src_gt, src_wkt, grid, resample=None):
+    """Warp a NaN-masked float32 (C,H,W) array onto ``grid`` (GDAL, in memory); ``resample`` None:
+    resampling_for(arr)."""
+    resample = resample or resampling_for(arr)[0]
     src = _mem_dataset(arr, src_gt, src_wkt)
     dst = gdal.GetDriverByName("MEM").Create("", grid.width, grid.height, arr.shape[0], gdal.GDT_Float32)
     dst.SetGeoTransform(grid.geotransform)
@@ -249,9 +268,9 @@ def read_pair(first_path, second_path, min_size=16, min_valid_fraction=0.0, band
 
     Each array is NaN at its own nodata/mask/NaN pixels; ``valid`` (H,W) is True where both are valid.
 
-    SECOND is warped onto FIRST's grid (bilinear) when grid or CRS differ. Raises InputError for
-    unreadable files, band count mismatch, images smaller than ``min_size`` pixels, no overlap and
-    constant images. Warnings (list of str) say what was done on the way.
+    SECOND is warped onto FIRST's grid (bilinear; nearest neighbour for a mask) when grid or CRS differ.
+    Raises InputError for unreadable files, band count mismatch, images smaller than ``min_size`` pixels, no
+    overlap and constant images. Warnings (list of str) say what was done on the way.
     """
     warnings = []
     ds0, ds1, bands0, bands1 = _open_pair(first_path, second_path, min_size, warnings, bands)
@@ -287,10 +306,11 @@ def read_pair(first_path, second_path, min_size=16, min_valid_fraction=0.0, band
             elif grid1.crs_wkt and not grid.crs_wkt:
                 raise InputError("SECOND has a CRS but FIRST has none; cannot align them. Assign "
                                  "FIRST's CRS or use the same grid for both.")
-            x1 = warp_onto(x1, grid1.geotransform, src_wkt, grid)
+            resample, how = resampling_for(x1)
+            x1 = warp_onto(x1, grid1.geotransform, src_wkt, grid, resample)
             what = "CRS and grid" if not _same_crs(grid.crs_wkt, grid1.crs_wkt) else "grid"
             warnings.append(f"SECOND's {what} differ(s) from FIRST's; SECOND was warped onto "
-                            f"FIRST's grid (bilinear).")
+                            f"FIRST's grid ({how}).")
         elif (grid.width, grid.height) == (grid1.width, grid1.height):
             warnings.append("Only one of the images is georeferenced; they have the same size and "
                             "are taken pixel for pixel.")

@@ -310,6 +310,29 @@ def test_training_says_how_each_floe_turns_and_drifts(provider, tmp_path):
     assert turns and all(abs(float(t) - 30.0) < 1.0 for t in turns.groups()), said
 
 
+def test_a_floe_mask_on_another_grid_keeps_its_pieces(provider, tmp_path):
+    """The floe above with SECOND on a grid 0.4 px east and 0.3 px south of FIRST's (another scene's grid): it is
+    warped nearest-neighbour, stays a mask, and the start still fits the three rigid pieces and their turn
+    (warped bilinear, the pair was no longer a mask and one smooth motion was taken)."""
+    import re
+    from bench.cases import floe_breakup
+    from helpers import collecting_feedback, write_geotiff
+    from osgeo import gdal
+
+    seq = floe_breakup("syn-floes-turn-split")["seq"] * 255
+    first = write_geotiff(tmp_path / "first.tif", seq[0], when="2020:03:19 16:00:00", dtype=gdal.GDT_Byte)
+    second = write_geotiff(tmp_path / "second.tif", seq[-1], (500100.0, 250.0, 0.0, 6999925.0, 0.0, -250.0),
+                           when="2020:03:20 16:00:00", dtype=gdal.GDT_Byte)
+    feedback = collecting_feedback()
+    run("train", dict(FIRST=first, SECOND=second, OUTPUT_MODEL=str(tmp_path / "m.inbetween"), STEPS=8),
+        feedback=feedback)
+    assert any("nearest neighbour" in w for w in feedback.warnings), feedback.warnings
+    said = [i for i in feedback.infos if i.startswith("Estimating the motion: done")]
+    turns = re.search(r"3 rigid pieces, turning from ([0-9.]+)° counter-clockwise to ([0-9.]+)° counter-clockwise",
+                      said[-1] if said else "")
+    assert turns and all(abs(float(t) - 30.0) < 1.5 for t in turns.groups()), said
+
+
 def test_training_warns_when_the_motion_may_exceed_the_search(provider, tmp_path):
     """bench/cases.py's inflow case (textured rain moving (-56, -24) px over a 128 px window, beyond the shift
     search's ±51 px) through inbetween:train: the caution is a QGIS warning, not an information line."""

@@ -71,6 +71,30 @@ def test_different_grid_same_crs_warped(tmp_path):
     assert p.valid[:, 8:].any()
 
 
+def test_a_mask_on_another_grid_stays_a_mask(tmp_path):
+    """A mask (ice 255, water 0) on another grid is warped nearest-neighbour: the rigid pieces of the start
+    (model/rigid_pieces.mask_pair) need two values, which bilinear resampling would blur at every edge; a
+    field of many values is still warped bilinear."""
+    yy, xx = np.mgrid[0:60, 0:60]
+    ice = np.where((xx - 30) ** 2 + (yy - 28) ** 2 < 200, 255, 0).astype(np.uint8)
+    first = make_tif(tmp_path / "a.tif", ice, dtype=gdal.GDT_Byte)
+    coarse = ice[::2, ::2]
+    second = make_tif(tmp_path / "b.tif", coarse, gt=(500000.0 + 100, 500.0, 0, 7000000.0 - 75, 0, -500.0),
+                      dtype=gdal.GDT_Byte)
+    p = raster_io.read_pair(first, second)
+    assert any("nearest neighbour" in w and "mask" in w for w in p.warnings), p.warnings
+    seen = p.x1[0][np.isfinite(p.x1[0])]
+    assert set(np.unique(seen)) == {0.0, 255.0}
+    assert abs((seen == 255).mean() - (ice == 255).mean()) < 0.02
+    from inbetween.model.rigid_pieces import mask_pair
+    assert mask_pair(p.x0, p.x1, p.valid) is not None
+
+    smooth = make_tif(tmp_path / "c.tif", blob(30, 30), gt=(500000.0 + 100, 500.0, 0, 7000000.0 - 75, 0, -500.0))
+    p = raster_io.read_pair(make_tif(tmp_path / "d.tif", blob(60, 60)), smooth)
+    assert any("(bilinear)" in w for w in p.warnings), p.warnings
+    assert raster_io.two_valued(p.x0) is False
+
+
 def test_band_mismatch(tmp_path):
     first = make_tif(tmp_path / "a.tif", np.stack([blob(), blob()]))
     second = make_tif(tmp_path / "b.tif", blob())
