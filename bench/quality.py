@@ -282,7 +282,8 @@ def format_per_case(summary, case_names, keys=("mae", "csi20", "fss4", "mean_kep
 def select_cases(patterns, quick, heldout=False):
     names = list(C.HELDOUT if heldout else C.QUICK if quick else C.ALL)
     if patterns:
-        pool = C.ALL + C.HELDOUT + list(C.FLOES) + list(C.WHOLE) + C.MORE_SYNTHETIC + list(C.LARGE_MOTION)
+        pool = (C.ALL + C.HELDOUT + list(C.FLOES) + list(C.WHOLE) + C.MORE_SYNTHETIC + list(C.LARGE_MOTION)
+                + list(C.RANDOM))
         names = [n for n in pool if any(fnmatch.fnmatch(n, p) or n.startswith(p) for p in patterns)]
         if not names:
             raise SystemExit(f"no case matches {patterns}; cases: {', '.join(pool)}")

@@ -135,6 +135,25 @@ def test_whole_composites_are_apart_and_whole():
         assert v.min() >= C.FLOOR_DBZ and 20 < v.max() < 80
 
 
+def test_random_crops_are_apart_and_hold_what_they_were_drawn_for():
+    """--cases rand- selects the 68 random crops, none a crop of the 17 or the held-out ones; each (a few read
+    here, the data is large) is 256 px at 1 km, at least half valid, with at least 4 % of it 20 dBZ or more at
+    both ends, as drawn."""
+    from bench.quality import select_cases
+
+    assert select_cases(["rand-"], False) == list(C.RANDOM) and len(C.RANDOM) == 68
+    assert not set(C.RANDOM) & set(C.ALL + C.HELDOUT)
+    assert not set(C.RANDOM.values()) & set(C.RADAR.values())
+    assert {v[2] for v in C.RANDOM.values()} == {6, 12} and {v[6] for v in C.RANDOM.values()} == {1, 4}
+    if not C.list_frames("fmi") or not C.list_frames("mch"):
+        pytest.skip(f"no radar data at {C.DATA}")
+    names = ["rand-mch-r190-c396-f2-60min", "rand-fmi-r3141-c2324-f16-60min"]
+    for name, c in C.load_cases(names, cache=None).items():
+        assert c["seq"].shape == (13, 1, 256, 256) and c["valid"].mean() >= 0.5, name
+        for end in (c["seq"][0, 0], c["seq"][-1, 0]):
+            assert (end[c["valid"]] >= 20).mean() >= 0.04, name
+
+
 def test_shear_and_convergence_are_exact_and_followed():
     """MORE_SYNTHETIC's truth is the flow's own: the shear leaves its middle row in place and moves the rows
     ±40 px at the top and bottom; the convergence keeps its middle column and narrows the content 1.4 x.
