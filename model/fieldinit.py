@@ -103,18 +103,28 @@ MINIMA_APART, OTHER_SHIFTS = 8, 2
 
 
 def _other_minima(errors, r, f, best):
-    """The local minima of global_shift's errors (a window of MINIMA_APART px) other than ``best`` (coarse
-    dx, dy), lowest error first, at most OTHER_SHIFTS, as full-resolution shifts (x, y) of at least
-    LARGE_SHIFT px (a smaller one is plain DIS's to find)."""
+    """The local minima of global_shift's errors other than ``best`` (coarse dx, dy), lowest error first, each
+    at least MINIMA_APART px from the best and from those before it (a flat stretch or a tie counts once;
+    flat ground, where nothing around is higher, not at all), at most OTHER_SHIFTS, as full-resolution
+    shifts (x, y) of at least LARGE_SHIFT px (a smaller one is plain DIS's to find)."""
     from scipy import ndimage
     if not np.isfinite(errors).any():
         return []
+    apart = max(1, -(-MINIMA_APART // f))             # coarse px, rounded up
+    size = 2 * apart + 1
     filled = np.where(np.isfinite(errors), errors, np.nanmax(errors))
-    low = (filled == ndimage.minimum_filter(filled, size=2 * max(1, MINIMA_APART // f) + 1)) & np.isfinite(errors)
-    found = sorted((errors[y, x], x - r, y - r) for y, x in zip(*np.nonzero(low)))
-    others = [np.array([dx * f, dy * f], np.float32) for _, dx, dy in found
-              if (dx, dy) != tuple(best) and np.hypot(dx * f, dy * f) >= LARGE_SHIFT]
-    return others[:OTHER_SHIFTS]
+    low = ((filled == ndimage.minimum_filter(filled, size=size)) & (filled < ndimage.maximum_filter(filled, size=size))
+           & np.isfinite(errors))
+    kept, others = [tuple(best)], []
+    for _, dx, dy in sorted((errors[y, x], x - r, y - r) for y, x in zip(*np.nonzero(low))):
+        if len(others) == OTHER_SHIFTS:
+            break
+        if min(max(abs(dx - kx), abs(dy - ky)) for kx, ky in kept) < apart:
+            continue
+        kept.append((dx, dy))
+        if np.hypot(dx * f, dy * f) >= LARGE_SHIFT:
+            others.append(np.array([dx * f, dy * f], np.float32))
+    return others
 
 
 def _dis_pair(a, b, valid, smooth):
@@ -458,7 +468,8 @@ def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto", progress=None, wi
     """x0, x1: (C, H, W) float arrays (NaN allowed); returns (2, H, W) float32 pixels over the interval,
     and with ``with_kind`` also which of STILL, ONE_MOTION, LINEAR_MOTION, SEVERAL_MOTIONS it is, with
     ``with_pieces`` also the rigid pieces (model/rigid_pieces.Pieces: their per-step fields) or None, with
-    ``with_shift`` also the global shift searched (global_shift; None when not searched), in that order.
+    ``with_shift`` also the shift the one motion was built on (global_shift's best match, or another of its
+    minima under "multi-shifts"; None when not searched), in that order.
 
     ``prior``: ``"none"`` plain DIS both ways; ``"shift"`` the global-shift search first (see the module
     docs); ``"auto"`` (models saved before ``"multi"`` existed: inference calls this with the stored
@@ -500,13 +511,13 @@ def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto", progress=None, wi
     a, b = _as_pair(x0, x1)
     af, bf = _filled(a, b, valid)
     auto = prior in ("auto",) + MULTI
-    v, d = _estimate(a, b, af, bf, valid, smooth, prior, report)
-    kind, done = ONE_MOTION, "done"
+    v, d, other = _estimate(a, b, af, bf, valid, smooth, prior, report)
+    kind, done = ONE_MOTION, "done" if other is None else f"done, {other}"
     still = _endpoint_error(a, b, np.zeros_like(v), valid) if auto else None
     if auto and _endpoint_error(a, b, v, valid) >= still:
         # the motion does not explain the change (each end carried along it matches the other end worse
         # than not moving at all): no motion, so the frames start as the time blend of the two ends
-        v, kind = np.zeros_like(v), STILL
+        v, kind, done = np.zeros_like(v), STILL, "done"
     # the chosen start's half-way distance, which each later candidate must clearly beat
     jaccard = prior in ("multi-jaccard", "multi-linear") + RIGID
     chosen = None   # the rigid pieces, where taken
@@ -580,8 +591,8 @@ class Start:
     """pair_start's answer: the initial ``flow`` (2, H, W) and its ``kind`` (initial_flow), the pair's
     ``border`` weight (border_weight; 1.0 when not asked), ``log_scaled``: whether a band was viewed on
     a log scale (motion_view), and ``pieces``: the rigid pieces whose per-step fields move the frames
-    (rigid_pieces.Pieces.step_fields), or None.  ``shift``: the global shift searched (x, y px, or None),
-    ``reach``: the largest the search looks at (search_reach); ``at_reach``: one motion built on a shift at
+    (rigid_pieces.Pieces.step_fields), or None.  ``shift``: the shift the one motion was built on (x, y px,
+    or None), ``reach``: the largest the search looks at (search_reach); ``at_reach``: one motion built on a shift at
     that bound, where the true motion may be larger, the two ends may share little content and the frames
     may be poor (bench/cases.py LARGE_MOTION; the held-out 250 m hour: the shift (96, 102) px on the bound,
     the truth about (30, -260))."""
@@ -614,13 +625,14 @@ def pair_start(x0, x1, valid=None, smooth=2.0, prior="auto", log_view=False, bor
 
 
 def _estimate(a, b, af, bf, valid, smooth, prior, report):
-    """The one motion, and the global shift searched for it (None when not searched)."""
+    """The one motion, the shift it was built on (the search's best match, or with "multi-shifts" another of
+    its minima; None when not searched), and what a user is told where another was taken (else None)."""
     plain = None
     if prior in ("auto", "none", None) + MULTI:
         report(0.0, "optical flow both ways")
         plain = _dis_pair(a, b, valid, smooth)
         if prior not in ("auto",) + MULTI:
-            return np.ascontiguousarray(plain, dtype=np.float32), None
+            return np.ascontiguousarray(plain, dtype=np.float32), None, None
     d, others = global_shift(af, bf, valid, progress=lambda f: report(0.3 + 0.5 * f, "search for the overall shift"),
                              with_others=True)
     if plain is not None and float(np.hypot(d[0], d[1])) < LARGE_SHIFT:
@@ -628,17 +640,20 @@ def _estimate(a, b, af, bf, valid, smooth, prior, report):
     else:
         report(0.8, "optical flow after the shift")
         v = _after_shift(af, bf, d, smooth)
+    said = None
     if prior == "multi-shifts" and others:
         # the best match an hour apart can pair unrelated echoes (or empty areas at the search's edge): the
         # next local minima of the search weighed by the half-way agreement, one taken only where clearly better
         report(0.85, "other shifts the search found")
-        apart = _midpoint_distance(af, bf, v, valid)
+        best, apart = d, _midpoint_distance(af, bf, v, valid)
         for o in others:
             vo = _after_shift(af, bf, o, smooth)
             apart_o = _midpoint_distance(af, bf, vo, valid)
             if apart_o < SHIFT_MARGIN * apart:
                 v, d, apart = vo, o, apart_o
-    return np.ascontiguousarray(v, dtype=np.float32), d
+                said = (f"after the shift ({d[0]:.0f}, {d[1]:.0f}) px, the search's next best match: the two images "
+                        f"agree better half-way along it than after its best, ({best[0]:.0f}, {best[1]:.0f}) px")
+    return np.ascontiguousarray(v, dtype=np.float32), d, said
 
 
 def _after_shift(af, bf, d, smooth):

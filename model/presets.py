@@ -157,7 +157,7 @@ class TrainConfig:
                                     # (pieces drifting apart), each end's weight is also at most the area
                                     # its content keeps over the whole interval (advection.time_blend)
     ends_squared: bool = False      # with whole_stretch: that area squared (False: files from before)
-    rigid_steps: bool = False       # with flow_prior "multi-rigid"/"-split": the pieces move by per-step fields
+    rigid_steps: bool = False       # with flow_prior "multi-rigid" onwards: the pieces move by per-step fields
                                     # (rigid_pieces.Pieces.step_fields; False: files from before, by the one
                                     # stationary field)
     occlusion_blend: bool = False   # accurate mode: weight each end by whether its trajectory stayed

@@ -608,39 +608,57 @@ def test_a_shift_at_the_edge_of_the_search_is_said():
 
 
 def test_the_search_s_other_minima_are_its_next_best_matches_apart_from_the_best():
-    """_other_minima on a made error surface: the local minima other than the best, lowest first, at least
-    MINIMA_APART px apart, none under LARGE_SHIFT px (plain DIS's), at most OTHER_SHIFTS, at full resolution."""
+    """_other_minima on made error surfaces: the local minima other than the best, lowest first, at least
+    MINIMA_APART px apart, none under LARGE_SHIFT px (plain DIS's), at most OTHER_SHIFTS, at full resolution;
+    a minimum beside shifts the search did not look at (NaN) still counts, a flat-bottomed basin counts once and
+    flat ground not at all."""
     from model.fieldinit import LARGE_SHIFT, MINIMA_APART, OTHER_SHIFTS, _other_minima
 
+    assert OTHER_SHIFTS == 2 and MINIMA_APART == 8 and LARGE_SHIFT == 16
     r, f = 20, 2
     yy, xx = np.mgrid[-r:r + 1, -r:r + 1].astype(float)
-    bowl = lambda cx, cy, depth: depth * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / 8.0)
+    bowl = lambda cx, cy, depth: depth * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / 8.0)  # noqa: E731
     errors = 10 - bowl(15, -8, 6) - bowl(-10, 12, 4) - bowl(2, 3, 5) - bowl(16, 16, 3) - bowl(-16, -16, 2)
-    errors[0, :] = np.nan                       # shifts the search did not look at (too little overlap)
     others = _other_minima(errors, r, f, (15, -8))
-    assert OTHER_SHIFTS == 2 and len(others) == 2 and MINIMA_APART == 8 and LARGE_SHIFT == 16
     # (2, 3) coarse is (4, 6) px, under LARGE_SHIFT: left out; then the deeper of the rest first
     assert [tuple(o) for o in others] == [(-20.0, 24.0), (32.0, 32.0)], others
+    # the rows the search did not look at lie right beside a minimum, which still counts
+    errors[:3] = np.nan
+    errors -= bowl(-12, -17, 4.5)
+    assert [tuple(o) for o in _other_minima(errors, r, f, (15, -8))] == [(-24.0, -34.0), (-20.0, 24.0)]
+    # a flat-bottomed basin (exact ties over 4 x 4 coarse px, under MINIMA_APART across) counts once, and flat
+    # ground never
+    flat = np.full((2 * r + 1, 2 * r + 1), 10.0)
+    flat[r - 12:r - 8, r - 12:r - 8] = 4.0                       # coarse -12 .. -9
+    flat[r + 8, r + 8] = 2.0                                     # the best
+    assert [tuple(o) for o in _other_minima(flat, r, f, (8, 8))] == [(-24.0, -24.0)]
     assert _other_minima(np.full((5, 5), np.nan), 2, 1, (0, 0)) == []
 
 
 @pytest.mark.realdata
 def test_a_best_match_that_pairs_unrelated_echoes_is_weighed_against_the_next():
-    """A MeteoSwiss hour (a crop at the composite's eastern side, 1 km, 2016-07-11 00:10-01:10, not in the
-    bench): the best match of the two ends lies at the search's edge, (102, -74) px, pairing unrelated echoes,
-    where the 5-minute frames chained say about (48, -24); the search's next minimum, (58, -30), makes the ends
-    agree better half-way and the default start takes it: frames MAE 3.85 -> 1.81 dBZ, CSI@20 0.51 -> 0.76
+    """A MeteoSwiss hour, bench/cases.py's random crop rand-mch-r190-c396-f2-60min (1 km, 2016-07-11 00:10-01:10;
+    it covers most of the bench's mch-east-1km-60min, 10 minutes later, whose best match, (54, -18) px, is
+    right): the best match of the two ends lies at the search's edge, (102, -74) px, pairing unrelated echoes,
+    where the 5-minute frames chained say about (48, -24); the search's next minimum, (58, -30), makes the ends agree
+    better half-way, the default start takes it and says so: frames MAE 3.85 -> 1.81 dBZ, CSI@20 0.51 -> 0.76
     (measured).  The start before ("multi-split", files from before) keeps the edge."""
     from bench import cases as C
     from bench.scores import case_scores
     from model.fieldinit import pair_start
 
     shared_data("mch-radar-2016-07-11")
-    seq, _, valid = C.read_sequence("mch", 2, 13, 190, 396, 256, 256)
+    name = "rand-mch-r190-c396-f2-60min"
+    case = C.load_cases([name], cache=None, log=lambda s: None)[name]
+    seq, valid = case["seq"], case["valid"]
     old = pair_start(seq[0], seq[-1], valid, 2.0, "multi-split", True, border=True)
-    new = pair_start(seq[0], seq[-1], valid, 2.0, "multi-shifts", True, border=True)
+    said = []
+    new = pair_start(seq[0], seq[-1], valid, 2.0, "multi-shifts", True, border=True,
+                     progress=lambda f, what: said.append(what))
     assert tuple(old.shift) == (102.0, -74.0) and old.at_reach, old.shift
     assert abs(new.shift[0] - 58) <= 4 and abs(new.shift[1] + 30) <= 4 and not new.at_reach, new.shift
+    assert said[-1].startswith("done, after the shift (") and "next best match" in said[-1] \
+        and "its best, (102, -74) px" in said[-1], said[-1]
     scores = {}
     for prior in ("multi-split", "multi-shifts"):
         r = train_pair(seq[0], seq[-1], valid, config=make_config("fast", "accurate", steps=12, flow_prior=prior),

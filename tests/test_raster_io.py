@@ -92,7 +92,7 @@ def test_a_mask_on_another_grid_stays_a_mask(tmp_path):
     smooth = make_tif(tmp_path / "c.tif", blob(30, 30), gt=(500000.0 + 100, 500.0, 0, 7000000.0 - 75, 0, -500.0))
     p = raster_io.read_pair(make_tif(tmp_path / "d.tif", blob(60, 60)), smooth)
     assert any("(bilinear)" in w for w in p.warnings), p.warnings
-    assert raster_io.two_valued(p.x0) is False
+    assert raster_io.two_valued(p.x1) is False and p.x1.shape == (1, 60, 60)
 
 
 def test_band_mismatch(tmp_path):

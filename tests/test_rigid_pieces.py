@@ -235,12 +235,14 @@ def test_pieces_that_still_touch_are_fitted_apart():
     still touching at the end: that region fits no rigid map (uncut, "multi-rigid": fit below RIGID_FIT, the
     transport start taken, frames IoU 0.673; OT 0.711), cut at its neck the pieces fit (IoU 0.935, measured
     2026-11-27) and the log names them."""
+    from model.fieldinit import SPLIT
     seq = floe_breakup("syn-floes-touching")["seq"]
-    said = []
-    start = pair_start(seq[0], seq[-1], prior="multi-split", log_view=True, progress=lambda f, w: said.append(w))
-    assert start.kind == SEVERAL_MOTIONS and start.pieces is not None and start.pieces.fit >= 0.9
-    assert "each piece of ice as a rigid body, pieces that touch cut apart" in said
-    assert said[-1].startswith("done, ") and "rigid pieces" in said[-1], said[-1]
+    for prior in SPLIT:                                   # "multi-split" and the default since, "multi-shifts"
+        said = []
+        start = pair_start(seq[0], seq[-1], prior=prior, log_view=True, progress=lambda f, w: said.append(w))
+        assert start.kind == SEVERAL_MOTIONS and start.pieces is not None and start.pieces.fit >= 0.9, prior
+        assert "each piece of ice as a rigid body, pieces that touch cut apart" in said, prior
+        assert said[-1].startswith("done, ") and "rigid pieces" in said[-1], said[-1]
     assert pair_start(seq[0], seq[-1], prior="multi-rigid", log_view=True).pieces is None
     ours, uncut, ot = scores_with_ot(seq, {"flow_prior": "multi-rigid"})
     assert ours["iou"] > 0.91 and ours["iou"] > ot["iou"] + 0.15 and ours["iou"] > uncut["iou"] + 0.2, \
@@ -254,15 +256,17 @@ def test_what_the_image_s_edge_hides_does_not_count_against_the_pieces(monkeypat
     misfit, the fit stays below RIGID_FIT and the transport start is taken (frames IoU 0.680, OT 0.720);
     leaving it out (_seen_fit), the pieces are taken (0.831, measured 2026-11-27)."""
     from model import rigid_pieces
+    from model.fieldinit import SPLIT
     seq = floe_breakup("syn-floes-at-edge")["seq"]
-    start = pair_start(seq[0], seq[-1], prior="multi-split", log_view=True, border=True)
-    assert start.pieces is not None and start.pieces.fit >= 0.9 and start.border == 0.0
+    for prior in SPLIT:                                   # "multi-split" and the default since, "multi-shifts"
+        start = pair_start(seq[0], seq[-1], prior=prior, log_view=True, border=True)
+        assert start.pieces is not None and start.pieces.fit >= 0.9 and start.border == 0.0, prior
     ours, ot = scores_with_ot(seq)
     assert ours["iou"] > 0.8 and ours["iou"] > ot["iou"] + 0.08, (ours["iou"], ot["iou"])
     # files from before ("multi-rigid") count it as they did
     assert pair_start(seq[0], seq[-1], prior="multi-rigid", log_view=True).pieces is None
     monkeypatch.setattr(rigid_pieces, "_seen_fit", lambda pieces, maps, target, fit: fit)
-    assert pair_start(seq[0], seq[-1], prior="multi-split", log_view=True).pieces is None
+    assert all(pair_start(seq[0], seq[-1], prior=prior, log_view=True).pieces is None for prior in SPLIT)
 
 
 def test_a_model_trained_on_rigid_pieces_moves_them_by_the_field_it_learnt_on():
