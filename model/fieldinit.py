@@ -633,8 +633,10 @@ def _estimate(a, b, af, bf, valid, smooth, prior, report):
         plain = _dis_pair(a, b, valid, smooth)
         if prior not in ("auto",) + MULTI:
             return np.ascontiguousarray(plain, dtype=np.float32), None, None
-    d, others = global_shift(af, bf, valid, progress=lambda f: report(0.3 + 0.5 * f, "search for the overall shift"),
-                             with_others=True)
+    # only "multi-shifts" weighs the search's other minima; the priors before it keep to its best match
+    found = global_shift(af, bf, valid, progress=lambda f: report(0.3 + 0.5 * f, "search for the overall shift"),
+                         with_others=prior == "multi-shifts")
+    d, others = found if prior == "multi-shifts" else (found, [])
     if plain is not None and float(np.hypot(d[0], d[1])) < LARGE_SHIFT:
         v = plain
     else:
