@@ -469,7 +469,9 @@ def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto", progress=None, wi
     and with ``with_kind`` also which of STILL, ONE_MOTION, LINEAR_MOTION, SEVERAL_MOTIONS it is, with
     ``with_pieces`` also the rigid pieces (model/rigid_pieces.Pieces: their per-step fields) or None, with
     ``with_shift`` also the shift the one motion was built on (global_shift's best match, or another of its
-    minima under "multi-shifts"; None when not searched), in that order.
+    minima under "multi-shifts"; None when not searched) and its rival (under "multi-shifts", a shift set aside
+    that the two ends carried half-way agree along within SHIFT_MARGIN of it, either way; else None), in that
+    order.
 
     ``prior``: ``"none"`` plain DIS both ways; ``"shift"`` the global-shift search first (see the module
     docs); ``"auto"`` (models saved before ``"multi"`` existed: inference calls this with the stored
@@ -511,7 +513,7 @@ def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto", progress=None, wi
     a, b = _as_pair(x0, x1)
     af, bf = _filled(a, b, valid)
     auto = prior in ("auto",) + MULTI
-    v, d, other = _estimate(a, b, af, bf, valid, smooth, prior, report)
+    v, d, other, rival = _estimate(a, b, af, bf, valid, smooth, prior, report)
     kind, done = ONE_MOTION, "done" if other is None else f"done, {other}"
     still = _endpoint_error(a, b, np.zeros_like(v), valid) if auto else None
     if auto and _endpoint_error(a, b, v, valid) >= still:
@@ -583,7 +585,7 @@ def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto", progress=None, wi
                 v, done, chosen = found.field, f"done, {found.describe()}", found
     report(1.0, done)
     if with_pieces or with_shift:
-        return (v, kind) + ((chosen,) if with_pieces else ()) + ((d,) if with_shift else ())
+        return (v, kind) + ((chosen,) if with_pieces else ()) + ((d, rival) if with_shift else ())
     return (v, kind) if with_kind else v
 
 
@@ -595,11 +597,16 @@ class Start:
     or None), ``reach``: the largest the search looks at (search_reach); ``at_reach``: one motion built on a shift at
     that bound, where the true motion may be larger, the two ends may share little content and the frames
     may be poor (bench/cases.py LARGE_MOTION; the held-out 250 m hour: the shift (96, 102) px on the bound,
-    the truth about (30, -260))."""
+    the truth about (30, -260)).  ``rival``: with "multi-shifts", another of the search's minima along which
+    the two ends carried half-way agree within SHIFT_MARGIN of the shift taken, either way (x, y px, or None;
+    only where the start is that one motion): the pair cannot tell the two motions apart, as in wide bands of
+    rain an hour apart whose echoes match again further along the band."""
 
-    def __init__(self, flow, kind, border, log_scaled, pieces=None, shift=None, reach=None):
+    def __init__(self, flow, kind, border, log_scaled, pieces=None, shift=None, reach=None, rival=None):
         self.flow, self.kind, self.border, self.log_scaled = flow, kind, border, log_scaled
         self.pieces, self.shift, self.reach = pieces, shift, reach
+        # another shift the pair cannot tell from the one taken, where the start is that one motion
+        self.rival = rival if kind == ONE_MOTION and shift is not None else None
         # a reach under LARGE_SHIFT (images under ~40 px) leaves the motion to plain DIS, not to the shift
         self.at_reach = bool(kind == ONE_MOTION and shift is not None and reach is not None
                              and reach >= LARGE_SHIFT and float(np.abs(shift).max()) >= reach)
@@ -611,7 +618,8 @@ def pair_start(x0, x1, valid=None, smooth=2.0, prior="auto", log_view=False, bor
     motion_view's scale, else on the values as given."""
     offsets = log_offsets(x0, x1, valid) if log_view else []
     a, b = motion_view(x0, x1, valid, offsets) if log_view else (x0, x1)
-    v, kind, pieces, shift = initial_flow(a, b, valid, smooth, prior, progress, with_pieces=True, with_shift=True)
+    v, kind, pieces, shift, rival = initial_flow(a, b, valid, smooth, prior, progress, with_pieces=True,
+                                                 with_shift=True)
     if border and pieces is not None and prior in SPLIT:
         # the rigid pieces were taken because they explain the pair (RIGID_FIT, RIGID_SHARE), which the
         # half-way misfit of border_weight cannot see (the cracks dominate it): the end that saw what enters
@@ -621,7 +629,7 @@ def pair_start(x0, x1, valid=None, smooth=2.0, prior="auto", log_view=False, bor
         weight = 0.0
     else:
         weight = border_weight(a, b, v, valid) if border else 1.0
-    return Start(v, kind, weight, any(o is not None for o in offsets), pieces, shift, search_reach(v.shape))
+    return Start(v, kind, weight, any(o is not None for o in offsets), pieces, shift, search_reach(v.shape), rival)
 
 
 def _estimate(a, b, af, bf, valid, smooth, prior, report):
@@ -632,7 +640,7 @@ def _estimate(a, b, af, bf, valid, smooth, prior, report):
         report(0.0, "optical flow both ways")
         plain = _dis_pair(a, b, valid, smooth)
         if prior not in ("auto",) + MULTI:
-            return np.ascontiguousarray(plain, dtype=np.float32), None, None
+            return np.ascontiguousarray(plain, dtype=np.float32), None, None, None
     # only "multi-shifts" weighs the search's other minima; the priors before it keep to its best match
     found = global_shift(af, bf, valid, progress=lambda f: report(0.3 + 0.5 * f, "search for the overall shift"),
                          with_others=prior == "multi-shifts")
@@ -642,20 +650,26 @@ def _estimate(a, b, af, bf, valid, smooth, prior, report):
     else:
         report(0.8, "optical flow after the shift")
         v = _after_shift(af, bf, d, smooth)
-    said = None
+    said, rival = None, None
     if prior == "multi-shifts" and others:
         # the best match an hour apart can pair unrelated echoes (or empty areas at the search's edge): the
         # next local minima of the search weighed by the half-way agreement, one taken only where clearly better
         report(0.85, "other shifts the search found")
         best, apart = d, _midpoint_distance(af, bf, v, valid)
+        weighed = [(d, apart)]
         for o in others:
             vo = _after_shift(af, bf, o, smooth)
             apart_o = _midpoint_distance(af, bf, vo, valid)
+            weighed.append((o, apart_o))
             if apart_o < SHIFT_MARGIN * apart:
                 v, d, apart = vo, o, apart_o
                 said = (f"after the shift ({d[0]:.0f}, {d[1]:.0f}) px, the search's next best match: the two images "
                         f"agree better half-way along it than after its best, ({best[0]:.0f}, {best[1]:.0f}) px")
-    return np.ascontiguousarray(v, dtype=np.float32), d, said
+        # a shift set aside that the half-way agreement cannot tell from the one taken (within the margin either
+        # way): the pair is ambiguous, said to the user (Start.rival)
+        close = [(a_o, tuple(o)) for o, a_o in weighed if o is not d and a_o * SHIFT_MARGIN < apart]
+        rival = np.array(min(close)[1], np.float32) if close else None
+    return np.ascontiguousarray(v, dtype=np.float32), d, said, rival
 
 
 def _after_shift(af, bf, d, smooth):

@@ -181,7 +181,8 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
     import torch
     from .networks import InBetweenNet
     from .losses import total_loss
-    from .fieldinit import LINEAR_MOTION, RIGID, SEARCH_FRACTION, SEVERAL_MOTIONS, content_motion, pair_start
+    from .fieldinit import (LINEAR_MOTION, RIGID, SEARCH_FRACTION, SEVERAL_MOTIONS, SHIFT_MARGIN, content_motion,
+                            pair_start)
     from .rigid_pieces import mask_pair
     from .compiling import compiled_terms
 
@@ -204,11 +205,13 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
     t_start = time.time()
     x0n = normalise(x0, valid, norm["lo"], norm["hi"])
     x1n = normalise(x1, valid, norm["lo"], norm["hi"])
-    flow, kind, total, motion, pieces = None, None, cfg.iterations, None, None
+    flow, kind, total, motion, pieces, rival = None, None, cfg.iterations, None, None, None
     if cfg.mode != "paper" and cfg.flow_init:
         start = pair_start(x0, x1, valid, cfg.flow_smooth, cfg.flow_prior, getattr(cfg, "flow_log_view", False),
                            progress=motion_progress)
         flow, kind, pieces = start.flow, start.kind, start.pieces
+        if start.rival is not None:
+            rival = [[float(c) for c in start.shift], [float(c) for c in start.rival]]
         motion = content_motion(flow, x0, x1, valid)
         mag = np.hypot(flow[0], flow[1])[valid]
         mean_px = float(mag.mean()) if mag.size else 0.0
@@ -220,6 +223,13 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
                     f"covers (±{start.reach} px, {SEARCH_FRACTION:.0%} of the image's shorter side): the motion may "
                     "be larger, the two images may share little content, and the frames and the field may be "
                     "wrong. Check them; a shorter interval or a larger area helps")
+            if rival is not None:
+                (dx, dy), (rx, ry) = rival
+                log(f"Warning: the motion is ambiguous: after the overall shift ({dx:.0f}, {dy:.0f}) px and after "
+                    f"another the search found, ({rx:.0f}, {ry:.0f}) px, the two images agree about as well half-way "
+                    f"(within {1 - SHIFT_MARGIN:.0%}), as in wide bands whose echoes match again further along. The "
+                    "frames and the field follow the first and may be wrong; a shorter interval or a larger area "
+                    "tells them apart")
             if start.log_scaled:
                 log("The motion was measured on a log scale: the values are heavy-tailed (as rain rates in mm/h "
                     "are); the frames keep the values' own scale")
@@ -355,7 +365,9 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
                "fused": run_on.fused, "compile": run_on.compile, "deterministic": bool(deterministic),
                "initial_motion": kind,
                # the start's net displacement of the content (+x columns, +y rows) and its mean length, px
-               "content_motion_px": None if motion is None else [round(m, 3) for m in motion]}
+               "content_motion_px": None if motion is None else [round(m, 3) for m in motion],
+               # the shift taken and another the pair cannot tell from it (x, y px over the interval), or None
+               "ambiguous_shifts_px": rival}
     if guard is not None:
         figures.update(guard)
     return TrainResult(model=model, config=cfg, history=history, seconds=seconds, device=str(dev),

@@ -134,6 +134,12 @@ class TrainAlgorithm(InBetweenAlgorithm):
             from .field_io import describe_motion
             feedback.pushInfo("Motion of what the pair shows (its field weighted by the values): "
                               + describe_motion(*moved, pair.grid, (t1 - t0).total_seconds()))
+        shifts = result.figures.get("ambiguous_shifts_px")
+        if shifts:
+            from .field_io import describe_shift
+            taken, other = (describe_shift(*s, pair.grid, (t1 - t0).total_seconds()) for s in shifts)
+            feedback.pushWarning(f"The two overall shifts the pair cannot tell apart, as motions: the one taken "
+                                 f"{taken}; the other {other}")
 
         header = {"times": [t0.isoformat(), t1.isoformat()], "crs_wkt": pair.grid.crs_wkt,
                   "geotransform": list(pair.grid.geotransform) if pair.grid.geotransform else None,

@@ -130,12 +130,22 @@ def describe_motion(dx, dy, length, grid, seconds):
                                                 grid, seconds)
         return float(u[0]), float(v[0])
 
-    u, v = speed(dx, dy)
     mean = 0.5 * (math.hypot(*speed(length, 0.0)) + math.hypot(*speed(0.0, length)))  # pixels may not be square
+    return f"{mean:.2f} {velocity_units(grid)} on average; net {describe_shift(dx, dy, grid, seconds)}"
+
+
+def describe_shift(dx, dy, grid, seconds):
+    """A displacement (dx, dy) px over ``seconds`` as a speed and the direction it goes, clockwise from grid
+    north at the scene's centre (px towards a direction from the image's top without a georeference)."""
+    if not grid.georeferenced:
+        towards = math.degrees(math.atan2(dx, -dy)) % 360.0
+        return f"{math.hypot(dx, dy):.1f} px towards {towards:.0f}° (clockwise from the image's top)"
+    col, row = np.array([grid.width / 2 - 0.5]), np.array([grid.height / 2 - 0.5])
+    _x, _y, u, v = displacement_to_velocity(np.array([dx], np.float64), np.array([dy], np.float64), col, row,
+                                            grid, seconds)
+    u, v = float(u[0]), float(v[0])
     towards = math.degrees(math.atan2(u, v)) % 360.0
-    units = velocity_units(grid)
-    return (f"{mean:.2f} {units} on average; net {math.hypot(u, v):.2f} {units} towards {towards:.0f}° "
-            f"(clockwise from grid north)")
+    return f"{math.hypot(u, v):.2f} {velocity_units(grid)} towards {towards:.0f}° (clockwise from grid north)"
 
 
 def velocity_units(grid):

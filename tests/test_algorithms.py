@@ -344,6 +344,26 @@ def test_training_warns_when_the_motion_may_exceed_the_search(provider, tmp_path
     assert not any("overall shift" in i for i in feedback.infos)
 
 
+def test_training_warns_when_two_motions_explain_the_pair(provider, tmp_path):
+    """Stripes that move half their period in an hour (32 px at 250 m): east or west explain the pair alike.
+    inbetween:train says so as QGIS warnings, the two shifts in pixels and as motions (2.22 m/s towards 90° and
+    270°); a plain translation (the inflow case's textured rain) gets no such warning."""
+    import re
+    from bench.cases import synthetic_case
+
+    yy, xx = np.mgrid[0:160, 0:160].astype(np.float32)
+    seq = [20 + 15 * np.sin(2 * np.pi * (xx - sx) / 64) + 2 * np.sin(2 * np.pi * yy / 97) for sx in (0.0, 32.0)]
+    warnings = _train_logged(tmp_path, seq).warnings
+    said = [w for w in warnings if w.startswith("the motion is ambiguous")]
+    assert said and "(32, 0) px" in said[0] and "(-32, 0) px" in said[0], warnings
+    motions = [w for w in warnings if w.startswith("The two overall shifts the pair cannot tell apart")]
+    found = re.findall(r"([0-9.]+) m s-1 towards ([0-9]+)°", motions[0] if motions else "")
+    assert sorted(int(d) for _, d in found) == [90, 270] and all(abs(float(v) - 2.22) < 0.01 for v, _ in found), \
+        motions
+    plain = _train_logged(tmp_path, synthetic_case("syn-shift-texture")["seq"]).warnings
+    assert not [w for w in plain if "ambiguous" in w or "cannot tell apart" in w], plain
+
+
 def test_training_says_how_fast_and_which_way_the_content_moves(provider, tmp_path):
     """The start's net motion in m/s and compass terms, in the log of inbetween:train with its defaults: the
     known translation (6 px east, 4 px north in an hour at 250 m: 1.00 m/s towards 56°)."""

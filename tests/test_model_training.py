@@ -669,6 +669,61 @@ def test_a_best_match_that_pairs_unrelated_echoes_is_weighed_against_the_next():
     assert make_config("fast", "accurate").flow_prior == "multi-shifts"
 
 
+def test_a_motion_the_pair_cannot_tell_apart_is_said():
+    """Stripes that move half their period between the ends (the wagon wheel): moving left or right by that much
+    explains the pair equally, and no shift search can tell them apart.  The default start keeps one, names the
+    other as its rival, and train_pair's log warns with both; a textured field's translation and a prior before
+    "multi-shifts" say nothing."""
+    from model.fieldinit import ONE_MOTION, pair_start
+    from model.synthetic import inflow_translation
+
+    yy, xx = np.mgrid[0:160, 0:160].astype(np.float32)
+
+    def stripes(sx):
+        return (20 + 15 * np.sin(2 * np.pi * (xx - sx) / 64) + 2 * np.sin(2 * np.pi * yy / 97))[None]
+
+    a, b = stripes(0.0), stripes(32.0)
+    start = pair_start(a, b, None, 2.0, "multi-shifts", True, border=True)
+    assert start.kind == ONE_MOTION and sorted([start.shift[0], start.rival[0]]) == [-32.0, 32.0], \
+        (start.shift, start.rival)
+    assert start.shift[1] == 0 and start.rival[1] == 0
+    assert pair_start(a, b, None, 2.0, "multi-split", True, border=True).rival is None
+    lines = []
+    train_pair(a, b, config=cfg(steps=4, iterations=0, flow_prior="multi-shifts"), device="cpu", log=lines.append)
+    warned = [t for t in lines if t.startswith("Warning: the motion is ambiguous")]
+    assert len(warned) == 1 and "(32, 0) px" in warned[0] and "(-32, 0) px" in warned[0], lines
+    seq, _ = inflow_translation(size=160, dx=30.0, dy=-12.0, steps=4, seed=3)
+    start = pair_start(seq[0], seq[-1], None, 2.0, "multi-shifts", True, border=True)
+    assert tuple(start.shift) == (30.0, -12.0) and start.rival is None, (start.shift, start.rival)
+    lines = []
+    train_pair(seq[0], seq[-1], config=cfg(steps=4, iterations=0, flow_prior="multi-shifts"), device="cpu",
+               log=lines.append)
+    assert not [t for t in lines if "ambiguous" in t], lines
+
+
+@pytest.mark.realdata
+def test_a_wide_band_an_hour_apart_is_said_to_be_ambiguous():
+    """An FMI hour, bench/cases.py's random crop rand-fmi-r1906-c1345-f7-60min (1 km, widespread bands): the
+    search's best match, (42, 42) px, and its next, (26, -18) px, make the two ends agree half-way within
+    SHIFT_MARGIN of each other (0.44 vs 0.41); the 5-minute frames chained say about (20, -54).  The start keeps
+    the best (the next is not clearly better) and names the next as its rival, so the user is warned; the
+    MeteoSwiss hour whose next minimum is clearly better (rand-mch-r190-c396-f2-60min) has none."""
+    from bench import cases as C
+    from model.fieldinit import pair_start
+
+    shared_data("fmi-radar-2016-09-28")
+    shared_data("mch-radar-2016-07-11")
+    found = {}
+    for name in ("rand-fmi-r1906-c1345-f7-60min", "rand-mch-r190-c396-f2-60min"):
+        case = C.load_cases([name], cache=None, log=lambda s: None)[name]
+        found[name] = pair_start(case["seq"][0], case["seq"][-1], case["valid"], 2.0, "multi-shifts", True,
+                                 border=True)
+    band = found["rand-fmi-r1906-c1345-f7-60min"]
+    assert tuple(band.shift) == (42.0, 42.0) and tuple(band.rival) == (26.0, -18.0), (band.shift, band.rival)
+    cells = found["rand-mch-r190-c396-f2-60min"]
+    assert abs(cells.shift[0] - 58) <= 4 and cells.rival is None, (cells.shift, cells.rival)
+
+
 def test_training_says_when_the_motion_leaves_every_patch():
     """The accurate mode's losses leave out pixels whose path under the initial motion leaves the patch: with
     a motion larger than the patches nothing is left, and the log says so instead of training in silence."""
