@@ -667,7 +667,9 @@ def pair_start(x0, x1, valid=None, smooth=2.0, prior="auto", log_view=False, bor
 
 def _estimate(a, b, af, bf, valid, smooth, prior, report):
     """The one motion, the shift it was built on (the search's best match, or from "multi-shifts" on another of
-    its minima; None when not searched), and what a user is told where another was taken (else None)."""
+    its minima; None when not searched), what a user is told where another was taken (else None), and the
+    rival: a shift set aside within SHIFT_MARGIN of the one taken, either way (from "multi-shifts" on; else
+    None)."""
     plain = None
     if prior in ("auto", "none", None) + MULTI:
         report(0.0, "optical flow both ways")
@@ -704,13 +706,13 @@ def _estimate(a, b, af, bf, valid, smooth, prior, report):
         if close:
             o, _, vo = weighed[close[0][1]]
             rival = o
-            inside = float(np.abs(d).max()) < search_reach(np.shape(af))
+            inside = max(float(np.abs(d).max()), float(np.abs(o).max())) < search_reach(np.shape(af))
             if prior == "multi-patterns" and inside and all(np.less(_pattern_misfits(af, bf, vo, valid),
                                                                     _pattern_misfits(af, bf, v, valid))):
                 # the tie broken by what the intensity-based distance is blind to: the rival's half-way images
-                # agree better both in pattern (correlation) and in edges (gradients).  Not where the shift
-                # taken lies at the search's edge: the motion may lie beyond what was searched, which the
-                # log says (Start.at_reach), and no minimum found is to be trusted more
+                # agree better both in pattern (correlation) and in edges (gradients).  Not where either shift
+                # lies at the search's edge: the motion may lie beyond what was searched, which the log says
+                # (Start.at_reach), and no minimum found is to be trusted more
                 v, d, rival = vo, o, d
                 said = (f"after the shift ({d[0]:.0f}, {d[1]:.0f}) px: the two images agree about as well half-way "
                         f"along it as after ({rival[0]:.0f}, {rival[1]:.0f}) px, and better in pattern and edges")

@@ -226,10 +226,11 @@ def train_pair(x0, x1, valid=None, config=None, device="auto", seed=0, progress=
             if rival is not None:
                 (dx, dy), (rx, ry) = rival
                 log(f"Warning: the motion is ambiguous: after the overall shift ({dx:.0f}, {dy:.0f}) px and after "
-                    f"another the search found, ({rx:.0f}, {ry:.0f}) px, the two images agree about as well half-way "
-                    f"(within {1 - SHIFT_MARGIN:.0%}), as in wide bands whose echoes match again further along. The "
-                    "frames and the field follow the first and may be wrong; a shorter interval or a larger area "
-                    "tells them apart")
+                    f"another the search found, ({rx:.0f}, {ry:.0f}) px (x to the right, y down, over the interval), "
+                    f"the two images carried half-way agree about as well (their mismatches within "
+                    f"{1 - SHIFT_MARGIN:.0%} of each other), as where a pattern repeats along a band. The frames and "
+                    "the field follow the first and may be wrong; a shorter interval or a larger area tells them "
+                    "apart")
             if start.log_scaled:
                 log("The motion was measured on a log scale: the values are heavy-tailed (as rain rates in mm/h "
                     "are); the frames keep the values' own scale")
