@@ -702,9 +702,10 @@ def _estimate(a, b, af, bf, valid, smooth, prior, report):
                         f"agree better half-way along it than after its best, ({best[0]:.0f}, {best[1]:.0f}) px")
         # a shift set aside that the half-way agreement cannot tell from the one taken (within the margin either
         # way): the pair is ambiguous, said to the user (Start.rival)
-        close = sorted(((a_o, k) for k, (o, a_o, _) in enumerate(weighed) if o is not d and a_o * SHIFT_MARGIN < apart))
-        if close:
-            o, _, vo = weighed[close[0][1]]
+        close = min(((a_o, k) for k, (o, a_o, _) in enumerate(weighed) if o is not d and a_o * SHIFT_MARGIN < apart),
+                    default=None)
+        if close is not None:
+            o, _, vo = weighed[close[1]]
             rival = o
             inside = max(float(np.abs(d).max()), float(np.abs(o).max())) < search_reach(np.shape(af))
             if prior == "multi-patterns" and inside and all(np.less(_pattern_misfits(af, bf, vo, valid),

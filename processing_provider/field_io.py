@@ -120,9 +120,7 @@ def describe_motion(dx, dy, length, grid, seconds):
     ``seconds`` as speeds, the net one with the direction it goes, clockwise from grid north (at the scene's
     centre; pixels over the interval from the image's top without a georeference)."""
     if not grid.georeferenced:
-        towards = math.degrees(math.atan2(dx, -dy)) % 360.0
-        return (f"{length:.1f} px over the interval on average; net {math.hypot(dx, dy):.1f} px towards "
-                f"{towards:.0f}° (clockwise from the image's top)")
+        return f"{length:.1f} px over the interval on average; net {describe_shift(dx, dy, grid, seconds)}"
     col, row = np.array([grid.width / 2 - 0.5]), np.array([grid.height / 2 - 0.5])
 
     def speed(du, dv):

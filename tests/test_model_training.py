@@ -635,6 +635,27 @@ def test_the_search_s_other_minima_are_its_next_best_matches_apart_from_the_best
     assert _other_minima(np.full((5, 5), np.nan), 2, 1, (0, 0)) == []
 
 
+def _frames_by_prior(seq, valid, priors):
+    """The default's untrained frames of a real pair under each start prior, scored against the truth."""
+    from bench.scores import case_scores
+
+    scores = {}
+    for prior in priors:
+        r = train_pair(seq[0], seq[-1], valid, config=make_config("fast", "accurate", steps=len(seq) - 1,
+                                                                   flow_prior=prior), seed=0)
+        scores[prior] = case_scores(generate_frames(r.model, seq[0], seq[-1], valid), seq, valid, "radar")
+    return scores
+
+
+def _pattern_misfits_after(seq, valid, shifts):
+    """_pattern_misfits of the pair's ends (on the start's view) carried half-way after each shift + DIS."""
+    from model.fieldinit import _after_shift, _as_pair, _filled, _pattern_misfits, log_offsets, motion_view
+
+    a, b = motion_view(seq[0], seq[-1], valid, log_offsets(seq[0], seq[-1], valid))
+    af, bf = _filled(*_as_pair(a, b), valid)
+    return [_pattern_misfits(af, bf, _after_shift(af, bf, np.float32(s), 2.0), valid) for s in shifts]
+
+
 @pytest.mark.realdata
 def test_a_best_match_that_pairs_unrelated_echoes_is_weighed_against_the_next():
     """A MeteoSwiss hour, bench/cases.py's random crop rand-mch-r190-c396-f2-60min (1 km, 2016-07-11 00:10-01:10;
@@ -644,7 +665,6 @@ def test_a_best_match_that_pairs_unrelated_echoes_is_weighed_against_the_next():
     better half-way, the default start takes it and says so: frames MAE 3.85 -> 1.81 dBZ, CSI@20 0.51 -> 0.76
     (measured).  The start before ("multi-split", files from before) keeps the edge."""
     from bench import cases as C
-    from bench.scores import case_scores
     from model.fieldinit import pair_start
 
     shared_data("mch-radar-2016-07-11")
@@ -659,11 +679,7 @@ def test_a_best_match_that_pairs_unrelated_echoes_is_weighed_against_the_next():
     assert abs(new.shift[0] - 58) <= 4 and abs(new.shift[1] + 30) <= 4 and not new.at_reach, new.shift
     assert said[-1].startswith("done, after the shift (") and "next best match" in said[-1] \
         and "its best, (102, -74) px" in said[-1], said[-1]
-    scores = {}
-    for prior in ("multi-split", "multi-shifts"):
-        r = train_pair(seq[0], seq[-1], valid, config=make_config("fast", "accurate", steps=12, flow_prior=prior),
-                       seed=0)
-        scores[prior] = case_scores(generate_frames(r.model, seq[0], seq[-1], valid), seq, valid, "radar")
+    scores = _frames_by_prior(seq, valid, ("multi-split", "multi-shifts"))
     assert scores["multi-split"]["mae"] > 3.5 and scores["multi-shifts"]["mae"] < 2.0, scores
     assert scores["multi-shifts"]["csi20"] > 0.72 and 0.95 < scores["multi-shifts"]["mean_kept"] < 1.1, scores
     assert make_config("fast", "accurate").flow_prior == "multi-patterns"
@@ -711,8 +727,7 @@ def test_a_wide_band_an_hour_apart_is_said_to_be_ambiguous():
     1.88 vs 2.06 dBZ) and names the next as its rival, and the user is warned; the MeteoSwiss hour whose next
     minimum is clearly better (rand-mch-r190-c396-f2-60min) has none."""
     from bench import cases as C
-    from model.fieldinit import _pattern_misfits, pair_start, _after_shift, _as_pair, _filled, log_offsets, \
-        motion_view
+    from model.fieldinit import pair_start
 
     shared_data("fmi-radar-2016-09-28")
     shared_data("mch-radar-2016-07-11")
@@ -726,11 +741,8 @@ def test_a_wide_band_an_hour_apart_is_said_to_be_ambiguous():
     assert tuple(band.shift) == (16.0, -48.0) and tuple(band.rival) == (10.0, -96.0), (band.shift, band.rival)
     assert not band.at_reach
     # inside the search's reach both, so what kept the best is the pattern: the rival's correlation misfit higher
-    seq, valid = cases["rand-fmi-r3665-c2180-f14-60min"]["seq"], cases["rand-fmi-r3665-c2180-f14-60min"]["valid"]
-    a, b = motion_view(seq[0], seq[-1], valid, log_offsets(seq[0], seq[-1], valid))
-    af, bf = _filled(*_as_pair(a, b), valid)
-    taken, rival = (_pattern_misfits(af, bf, _after_shift(af, bf, np.float32(s), 2.0), valid)
-                    for s in ((16.0, -48.0), (10.0, -96.0)))
+    case = cases["rand-fmi-r3665-c2180-f14-60min"]
+    taken, rival = _pattern_misfits_after(case["seq"], case["valid"], ((16.0, -48.0), (10.0, -96.0)))
     assert rival[0] > taken[0], (taken, rival)
     cells = found["rand-mch-r190-c396-f2-60min"]
     assert abs(cells.shift[0] - 58) <= 4 and cells.rival is None, (cells.shift, cells.rival)
@@ -765,9 +777,7 @@ def test_a_tie_of_shifts_is_broken_by_pattern_and_edges():
     ("multi-patterns") takes the next, whose half-way images agree better in pattern and edges, says so, and
     keeps the other as its rival: frames MAE 3.61 -> 1.63 dBZ, CSI@20 0.14 -> 0.41 (measured)."""
     from bench import cases as C
-    from bench.scores import case_scores
-    from model.fieldinit import _after_shift, _as_pair, _filled, _pattern_misfits, log_offsets, motion_view, \
-        pair_start
+    from model.fieldinit import pair_start
 
     shared_data("fmi-radar-2016-09-28")
     name = "rand-fmi-r2781-c1361-f20-60min"
@@ -781,11 +791,7 @@ def test_a_tie_of_shifts_is_broken_by_pattern_and_edges():
     assert tuple(new.shift) == (20.0, -42.0) and tuple(new.rival) == (-12.0, 14.0), (new.shift, new.rival)
     assert said[-1] == ("done, after the shift (20, -42) px: the two images agree about as well half-way along it "
                         "as after (-12, 14) px, and better in pattern and edges"), said[-1]
-    scores = {}
-    for prior in ("multi-shifts", "multi-patterns"):
-        r = train_pair(seq[0], seq[-1], valid, config=make_config("fast", "accurate", steps=12, flow_prior=prior),
-                       seed=0)
-        scores[prior] = case_scores(generate_frames(r.model, seq[0], seq[-1], valid), seq, valid, "radar")
+    scores = _frames_by_prior(seq, valid, ("multi-shifts", "multi-patterns"))
     assert scores["multi-shifts"]["mae"] > 3.3 and scores["multi-patterns"]["mae"] < 2.0, scores
     assert scores["multi-patterns"]["csi20"] > 0.35 > 0.2 > scores["multi-shifts"]["csi20"], scores
     # no tie is broken where a shift lies at the search's edge (fmi-band-500m-60min: (102, -102) px at the reach;
@@ -796,10 +802,7 @@ def test_a_tie_of_shifts_is_broken_by_pattern_and_edges():
     edge = pair_start(seq[0], seq[-1], valid, 2.0, "multi-patterns", True, border=True)
     assert tuple(edge.shift) == (102.0, -102.0) and tuple(edge.rival) == (102.0, -54.0) and edge.at_reach, \
         (edge.shift, edge.rival)
-    a, b = motion_view(seq[0], seq[-1], valid, log_offsets(seq[0], seq[-1], valid))
-    af, bf = _filled(*_as_pair(a, b), valid)
-    taken, other = (_pattern_misfits(af, bf, _after_shift(af, bf, np.float32(s), 2.0), valid)
-                    for s in ((102.0, -102.0), (102.0, -54.0)))
+    taken, other = _pattern_misfits_after(seq, valid, ((102.0, -102.0), (102.0, -54.0)))
     assert all(np.less(other, taken)), (taken, other)
 
 
