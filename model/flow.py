@@ -25,8 +25,9 @@ def _to_uint8(images, valid):
     return out
 
 
-def estimate_flow(a, b, valid=None, preset="medium"):
-    """Dense flow from image ``a`` to image ``b`` (each (C, H, W) or (H, W)); returns (2, H, W)."""
+def estimate_flow(a, b, valid=None, preset="medium", alpha=None):
+    """Dense flow from image ``a`` to image ``b`` (each (C, H, W) or (H, W)); returns (2, H, W).
+    ``alpha``: the weight of smoothness in DIS's variational refinement (None: the preset's, 20)."""
     import cv2
 
     a = np.asarray(a, dtype=np.float32)
@@ -38,6 +39,8 @@ def estimate_flow(a, b, valid=None, preset="medium"):
                "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
                "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
     dis = cv2.DISOpticalFlow_create(presets[preset])
+    if alpha is not None:
+        dis.setVariationalRefinementAlpha(float(alpha))
     flow = dis.calc(ua, ub, None)  # (H, W, 2) with a(p) ≈ b(p + flow)
     return np.ascontiguousarray(flow.transpose(2, 0, 1), dtype=np.float32)
 

@@ -50,7 +50,9 @@ Two modes share one network family:
                 cuts pieces that still touch at their necks where that fits better, ``"multi-shifts"``
                 also weighs the shift search's next best matches by how well the two ends agree
                 half-way (the best match an hour apart can pair unrelated echoes), ``"multi-patterns"``
-                (the default) breaks the ties among them by pattern and edges, and with
+                breaks the ties among them by pattern and edges, ``"multi-regular"`` (the default)
+                measures each optical flow with more weight on smoothness (an hour apart the rougher
+                field explains growth and decay as motion), and with
                 ``rigid_steps`` the pieces move by one field per step, as free bodies (a turn at a
                 constant rate about the floe's centre, a drift at a constant velocity);
               - ``stretch_blend``: where one end's content is stretched along its trajectories (the gap
@@ -75,7 +77,7 @@ LOSS_NAMES = ["mse", "multiscale"]
 RESIDUAL_FORMS = ["free", "solenoidal"]
 # model/fieldinit.PRIORS (no numpy import here)
 FLOW_PRIORS = ["auto", "multi", "multi-jaccard", "multi-linear", "multi-rigid", "multi-split", "multi-shifts",
-               "multi-patterns", "shift", "none"]
+               "multi-patterns", "multi-regular", "shift", "none"]
 
 # The seed's Tables 2-4 (see DESIGN.md) plus the CPU-friendly "fast" preset.
 _PRESETS = {
@@ -139,7 +141,8 @@ class TrainConfig:
                                     # "multi-rigid" (+ rigid pieces on masks), "multi-split" (+ pieces
                                     # that touch cut at their necks), "multi-shifts" (+ the shift
                                     # search's next best matches), "multi-patterns" (+ their ties
-                                    # broken by pattern and edges)
+                                    # broken by pattern and edges), "multi-regular" (+ DIS weighted
+                                    # towards smooth fields)
     flow_log_view: bool = False     # measure the initial flow on a log scale where the values are
                                     # heavy-tailed, e.g. rain rates (fieldinit.motion_view; False: files
                                     # from before, the values' own scale)
@@ -223,7 +226,7 @@ def _mode_defaults(mode):
     return dict(flow_init=True, bidirectional=True, residual_decoder=True, patch_norm=False,
                 train_decoder=False, lambda_cons=1.0, residual_scale=5.0, iterations=0,
                 sample_once=True, residual_smooth=24.0, loss="multiscale", keep_if_better=True,
-                flow_prior="multi-patterns", stretch_blend=True, residual_form="solenoidal", border_trust=True,
+                flow_prior="multi-regular", stretch_blend=True, residual_form="solenoidal", border_trust=True,
                 gaps_as_border=True, whole_stretch=True, ends_squared=True, flow_log_view=True, rigid_steps=True)
 
 

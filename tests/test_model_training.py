@@ -682,7 +682,7 @@ def test_a_best_match_that_pairs_unrelated_echoes_is_weighed_against_the_next():
     scores = _frames_by_prior(seq, valid, ("multi-split", "multi-shifts"))
     assert scores["multi-split"]["mae"] > 3.5 and scores["multi-shifts"]["mae"] < 2.0, scores
     assert scores["multi-shifts"]["csi20"] > 0.72 and 0.95 < scores["multi-shifts"]["mean_kept"] < 1.1, scores
-    assert make_config("fast", "accurate").flow_prior == "multi-patterns"
+    assert make_config("fast", "accurate").flow_prior == "multi-regular"
 
 
 def test_a_motion_the_pair_cannot_tell_apart_is_said():
@@ -746,6 +746,66 @@ def test_a_wide_band_an_hour_apart_is_said_to_be_ambiguous():
     assert rival[0] > taken[0], (taken, rival)
     cells = found["rand-mch-r190-c396-f2-60min"]
     assert abs(cells.shift[0] - 58) <= 4 and cells.rival is None, (cells.shift, cells.rival)
+
+
+def test_a_regular_flow_weighs_smoothness_and_leaves_older_starts_alone():
+    """estimate_flow's ``alpha`` weighs smoothness in DIS's variational refinement: on a texture that grows while
+    it moves, a higher weight gives a field that varies less from pixel to pixel.  The default start,
+    "multi-regular", measures with REGULAR_ALPHA; the starts before it ("multi-patterns") keep DIS's own weight,
+    so the files written with them make the same frames."""
+    from model import fieldinit as F
+    from model.flow import estimate_flow
+    from model.synthetic import inflow_translation
+
+    seq, _ = inflow_translation(size=128, dx=6.0, dy=-3.0, steps=1, seed=5)
+    a, b = seq[0], 1.3 * seq[-1] + 2.0
+
+    def roughness(v):
+        return float(np.abs(np.diff(v, axis=-1)).mean() + np.abs(np.diff(v, axis=-2)).mean())
+
+    plain, regular = estimate_flow(a, b), estimate_flow(a, b, alpha=F.REGULAR_ALPHA)
+    assert np.array_equal(plain, estimate_flow(a, b, alpha=None))
+    assert roughness(regular) < 0.8 * roughness(plain), (roughness(regular), roughness(plain))
+    old = F.initial_flow(a, b, None, 2.0, "multi-patterns")
+    assert np.array_equal(old, F._dis_pair(a, b, None, 2.0)), "the start before keeps DIS's own weight"
+    assert np.array_equal(F.initial_flow(a, b, None, 2.0, "multi-regular"),
+                          F._dis_pair(a, b, None, 2.0, F.REGULAR_ALPHA))
+    assert make_config("fast", "accurate").flow_prior == "multi-regular"
+
+
+def test_a_regular_start_is_closer_to_known_motions():
+    """bench/cases.py's synthetic shear (a stationary field whose speed varies across the flow) and inflow/outflow
+    (a texture drifting through the border): the frames under the default start, whose optical flows weigh
+    smoothness more ("multi-regular"), are closer to the exact ones than under the start before ("multi-patterns"):
+    MAE measured 0.087 -> 0.067 and 0.25 -> 0.18."""
+    from bench import cases as C
+    from bench.scores import case_scores
+
+    for name in ("syn-shear", "syn-inflow-outflow"):
+        case = C.load_cases([name], cache=None, log=lambda s: None)[name]
+        seq, valid = case["seq"], case["valid"]
+        mae = {}
+        for prior in ("multi-patterns", "multi-regular"):
+            r = train_pair(seq[0], seq[-1], valid, config=make_config("fast", "accurate", steps=len(seq) - 1,
+                                                                       flow_prior=prior), seed=0)
+            mae[prior] = case_scores(generate_frames(r.model, seq[0], seq[-1], valid), seq, valid,
+                                     case["kind"])["mae"]
+        assert mae["multi-regular"] < 0.85 * mae["multi-patterns"], (name, mae)
+
+
+@pytest.mark.realdata
+def test_a_regular_start_fits_a_meteoswiss_line_better():
+    """A MeteoSwiss squall line half an hour apart (bench/cases.py mch-line-1km-30min, 1 km): the default start's
+    smoother optical flows ("multi-regular") bring the frames' RMSE from 3.49 to 3.25 dBZ, below optical flow's
+    3.33 (the one score of this case where the start before lost to a baseline), the MAE and CSI20 no worse."""
+    from bench import cases as C
+
+    shared_data("mch-radar-2016-07-11")
+    case = C.load_cases(["mch-line-1km-30min"], cache=None, log=lambda s: None)["mch-line-1km-30min"]
+    scores = _frames_by_prior(case["seq"], case["valid"], ("multi-patterns", "multi-regular"))
+    old, new = scores["multi-patterns"], scores["multi-regular"]
+    assert old["rmse"] > 3.4 and new["rmse"] < 3.3, (old["rmse"], new["rmse"])
+    assert new["mae"] <= old["mae"] and new["csi20"] >= old["csi20"] - 0.002, (old, new)
 
 
 def test_pattern_misfits_are_blind_to_brightness_and_see_edges():
