@@ -464,14 +464,15 @@ SHIFT_MARGIN = 0.9
 # "multi-regular" then measures every optical flow of the start (plain, after a shift, the transport and
 # linear candidates' refinements) with DIS's variational smoothness weighted by this instead of its preset's
 # 20.  DIS is made for video, frames a few ms apart; an hour apart, echoes grow and decay, and the rougher
-# field explains some of that change as motion.  Measured (2026-11-27, untrained, the whole start): the 11
-# development and 7 held-out radar crops, 63 random ones, the 5 whole composites and 14 synthetic and floe
-# cases, then 60 crops drawn afresh (seeds 31-33, not in the repository).  RMSE 2-3 % lower in every radar
-# group; MAE better by > 0.02 dBZ on 36 of 89 crops of the repository and 28 of the 60 fresh ones, worse on 6
-# and 4 (at most 0.08 dBZ but one random FMI hour whose shift choice flips, 0.96); the synthetic shear,
+# field explains some of that change as motion.  Measured (2026-11-27, untrained, the whole start; README):
+# RMSE 1.7-3.4 % lower on every group of radar crops and on the whole composites; MAE better by over 0.02 dBZ
+# on 34 of the repository's 86 radar crops (the 11, the 7 held-out, the 68 random) and on 28 of 60 drawn
+# afresh (seeds 31-33, not in the repository), worse on 5 and 4 (by at most 0.09 dBZ, but one random FMI
+# hour whose smoother one motion let the transport candidate pass its margin, 0.96); the synthetic shear,
 # growth/decay, inflow/outflow and drifting texture better (0.087 -> 0.067, 0.54 -> 0.49, 0.25 -> 0.18,
-# 0.40 -> 0.34), the convergence worse (0.18 -> 0.20), the floes within 0.007 IoU.  200 was as good on
-# average but flipped another shift on the fresh crops (0.77); 50 gained half as much.
+# 0.40 -> 0.34), the convergence worse (0.18 -> 0.20), the floes within 0.001 IoU (the field of six 0.933 ->
+# 0.940); the 99th percentile kept a little lower (by 0.005 on average).  200 was as good on average but
+# flipped another pair's start on the fresh crops (+0.77 dBZ); 50 gained half as much.
 REGULAR_ALPHA = 100.0
 
 
