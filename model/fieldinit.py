@@ -129,7 +129,7 @@ def _other_minima(errors, r, f, best):
 
 def _dis_pair(a, b, valid, smooth, alpha=None):
     """DIS both ways averaged into one displacement over the interval, Gaussian-smoothed by ``smooth`` px;
-    ``alpha``: DIS's smoothness weight (flow.estimate_flow; None: its preset's)."""
+    ``alpha``: DIS's smoothness weight (flow.estimate_flow; None: DIS's default)."""
     from .flow import estimate_flow
     import cv2
     v = 0.5 * (estimate_flow(a, b, valid, alpha=alpha) - estimate_flow(b, a, valid, alpha=alpha))
@@ -188,8 +188,8 @@ def _midpoint_distance(a, b, v, valid):
 def _pattern_misfits(a, b, v, valid):
     """The two ends carried half-way along v compared by pattern, blind to how bright they are: 1 − the
     correlation coefficient of the two images, and the summed |differences| of their gradients' components
-    relative to the gradients' summed lengths, over valid pixels (band means).  "multi-patterns" breaks ties of
-    _midpoint_distance with them: where rain bands grow or fade within the hour, two shifts can leave the ends
+    relative to the gradients' summed lengths, over valid pixels (band means).  From "multi-patterns" on, ties of
+    _midpoint_distance are broken with them: where rain bands grow or fade within the hour, two shifts can leave the ends
     alike in amount but not in where the edges lie."""
     m = np.ones(a.shape[-2:], bool) if valid is None else valid
     p, q = (x.mean(axis=0) for x in _half_way(a, b, v))
@@ -462,10 +462,11 @@ SHIFT_MARGIN = 0.9
 # Then (after seeing the held-out hour worse) no tie is broken where the shift taken lies at the search's edge:
 # the held-out hour and fmi-band-500m-60min keep theirs (and the first its warning), nothing else changes.
 # "multi-regular" then measures every optical flow of the start (plain, after a shift, the transport and
-# linear candidates' refinements) with DIS's variational smoothness weighted by this instead of its preset's
+# linear candidates' refinements) with DIS's variational smoothness weighted by this instead of its default,
 # 20.  DIS is made for video, frames a few ms apart; an hour apart, echoes grow and decay, and the rougher
 # field explains some of that change as motion.  Measured (2026-11-27, untrained, the whole start; README):
-# RMSE 1.7-3.4 % lower on every group of radar crops and on the whole composites; MAE better by over 0.02 dBZ
+# on dBZ, RMSE 1.7-3.4 % lower on every group of radar crops and on the whole composites (on rain rates and with
+# no echo as -32 dBZ, even: README); MAE better by over 0.02 dBZ
 # on 34 of the repository's 86 radar crops (the 11, the 7 held-out, the 68 random) and on 28 of 60 drawn
 # afresh (seeds 31-33, not in the repository), worse on 5 and 4 (by at most 0.09 dBZ, but one random FMI
 # hour whose smoother one motion let the transport candidate pass its margin, 0.96); the synthetic shear,

@@ -27,7 +27,7 @@ def _to_uint8(images, valid):
 
 def estimate_flow(a, b, valid=None, preset="medium", alpha=None):
     """Dense flow from image ``a`` to image ``b`` (each (C, H, W) or (H, W)); returns (2, H, W).
-    ``alpha``: the weight of smoothness in DIS's variational refinement (None: the preset's, 20)."""
+    ``alpha``: the weight of smoothness in DIS's variational refinement (None: DIS's default, 20)."""
     import cv2
 
     a = np.asarray(a, dtype=np.float32)

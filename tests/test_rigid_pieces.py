@@ -237,7 +237,7 @@ def test_pieces_that_still_touch_are_fitted_apart():
     2026-11-27) and the log names them."""
     from model.fieldinit import SPLIT
     seq = floe_breakup("syn-floes-touching")["seq"]
-    for prior in SPLIT:                      # "multi-split" and those since, "multi-shifts" and "multi-patterns"
+    for prior in SPLIT:                      # "multi-split" and every start since
         said = []
         start = pair_start(seq[0], seq[-1], prior=prior, log_view=True, progress=lambda f, w: said.append(w))
         assert start.kind == SEVERAL_MOTIONS and start.pieces is not None and start.pieces.fit >= 0.9, prior
@@ -258,7 +258,7 @@ def test_what_the_image_s_edge_hides_does_not_count_against_the_pieces(monkeypat
     from model import rigid_pieces
     from model.fieldinit import SPLIT
     seq = floe_breakup("syn-floes-at-edge")["seq"]
-    for prior in SPLIT:                      # "multi-split" and those since, "multi-shifts" and "multi-patterns"
+    for prior in SPLIT:                      # "multi-split" and every start since
         start = pair_start(seq[0], seq[-1], prior=prior, log_view=True, border=True)
         assert start.pieces is not None and start.pieces.fit >= 0.9 and start.border == 0.0, prior
     ours, ot = scores_with_ot(seq)
