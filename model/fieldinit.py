@@ -493,15 +493,26 @@ RIGID_FIT = 0.9
 RIGID_SHARE = 0.5
 
 
-PRIORS = ("auto", "multi", "multi-jaccard", "multi-linear", "multi-rigid", "multi-split", "multi-shifts",
-          "multi-patterns", "multi-regular", "shift", "none")
-MULTI = ("multi", "multi-jaccard", "multi-linear", "multi-rigid", "multi-split", "multi-shifts",
-         "multi-patterns", "multi-regular")             # + transport
-RIGID = ("multi-rigid", "multi-split", "multi-shifts", "multi-patterns", "multi-regular")  # rigid pieces on masks
-SPLIT = ("multi-split", "multi-shifts", "multi-patterns", "multi-regular")  # pieces cut at their necks, edge left out
-SHIFTS = ("multi-shifts", "multi-patterns", "multi-regular")  # the search's other minima weighed
-PATTERNS = ("multi-patterns", "multi-regular")                 # their ties broken by pattern and edges
-REGULAR = ("multi-regular",)                                   # DIS with REGULAR_ALPHA
+# The accurate mode's starts in the order they were added, each one its predecessors' and one more step; a
+# model file keeps the one it was trained with (model/presets.py FLOW_PRIORS lists the same names).
+SERIES = ("multi", "multi-jaccard", "multi-linear", "multi-rigid", "multi-split", "multi-shifts", "multi-patterns",
+          "multi-regular")
+
+
+def _since(name):
+    """The starts from ``name`` on (SERIES)."""
+    return SERIES[SERIES.index(name):]
+
+
+PRIORS = ("auto",) + SERIES + ("shift", "none")
+MULTI = SERIES                       # + transport
+JACCARD = _since("multi-jaccard")    # candidates judged by _midpoint_distance
+LINEAR = _since("multi-linear")      # + one linear motion of the whole scene
+RIGID = _since("multi-rigid")        # + rigid pieces on masks
+SPLIT = _since("multi-split")        # pieces cut at their necks, the edge left out
+SHIFTS = _since("multi-shifts")      # the search's other minima weighed
+PATTERNS = _since("multi-patterns")  # their ties broken by pattern and edges
+REGULAR = _since("multi-regular")    # DIS with REGULAR_ALPHA
 
 
 # What initial_flow(..., with_kind=True) says it found: no motion (the time blend), one motion field
@@ -574,7 +585,7 @@ def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto", progress=None, wi
         # than not moving at all): no motion, so the frames start as the time blend of the two ends
         v, kind, done = np.zeros_like(v), STILL, "done"
     # the chosen start's half-way distance, which each later candidate must clearly beat
-    jaccard = prior in ("multi-jaccard", "multi-linear") + RIGID
+    jaccard = prior in JACCARD
     chosen = None   # the rigid pieces, where taken
     apart = _midpoint_distance(af, bf, v, valid) if jaccard else None
     vt = None
@@ -593,7 +604,7 @@ def initial_flow(x0, x1, valid=None, smooth=2.0, prior="auto", progress=None, wi
             v, kind, done = vt, SEVERAL_MOTIONS, "done, several motions (optimal transport)"
             if prior != "multi":
                 apart = apart_t
-    if prior in ("multi-linear",) + RIGID:
+    if prior in LINEAR:
         # weighed last, against whichever start was chosen (weighed before the transport candidate, a turn-only
         # version found a turn on the shear, beat the one motion and kept the transport start out: 1.42 -> 1.69)
         report(0.95, "a turn, shear and stretch of the whole scene as another candidate")

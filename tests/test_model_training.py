@@ -787,6 +787,8 @@ def test_a_regular_flow_weighs_smoothness_and_leaves_older_starts_alone(monkeypa
         assert "optical flow after the shift" in said and "optimal transport for several motions" in said, said
         assert len(weights) >= 6 and set(weights) == {alpha}, (prior, weights)
     assert make_config("fast", "accurate").flow_prior == "multi-regular"
+    from model.presets import FLOW_PRIORS
+    assert FLOW_PRIORS == list(F.PRIORS), "the configuration accepts exactly the starts fieldinit knows"
 
 
 def test_a_regular_start_frames_known_motions_better():
