@@ -47,7 +47,7 @@ def _ramp(length, lead, trail, overlap):
 # Runners: one tile of normalised input → normalised frames / pixel fields (numpy in, numpy out).
 # The torch runner wraps an InBetweenNet; model/onnx_export.OnnxTileRunner does the same with
 # onnxruntime alone.  Both expose: bands, steps, lo, hi, uses_flow, flow_smooth, flow_prior, flow_log_view,
-# patch_norm, uses_coords,
+# tail_match, patch_norm, uses_coords,
 # uses_border, uses_seen, uses_several, frames(a, b, flow, valid[, coords][, border][, several]) → (N+1, C, h, w)
 # and fields(a, b, flow, valid[, coords]) → (N, 2, h, w); ``coords`` (paper mode with ``coord_input``): the
 # tile's place in the whole image, patches.image_coords; ``border``, ``several``: the pair's border weight and
@@ -67,6 +67,7 @@ class TorchTileRunner:
         self.flow_prior = cfg.flow_prior
         self.flow_log_view = bool(getattr(cfg, "flow_log_view", False))
         self.rigid_steps = bool(getattr(cfg, "rigid_steps", False))
+        self.tail_match = float(getattr(cfg, "tail_match", 0.0))
         self.patch_norm = bool(cfg.patch_norm)
         self.uses_coords = bool(getattr(model, "uses_coords", False))
         self.uses_border = bool(getattr(model, "uses_border", False))
@@ -313,6 +314,42 @@ def auto_tile(halo):
 
 def iter_blocks(runner, source, what="frames", tile=None, overlap=64, halo=None, flow=None,
                 flow_max_side=2048, progress=None, is_canceled=None):
+    """Yield (row, col, block) with the finished output of the rectangle starting at (row, col) (_iter_tiles),
+    frames with their peaks kept (model/intensity.py) where the runner's ``tail_match`` asks for it: the
+    tiles then run twice, once to learn each frame's distribution and once to yield the matched blocks
+    (progress counts both)."""
+    if runner.bands != source.bands:
+        raise ValueError(f"the model was trained on {runner.bands} band(s), the images have {source.bands}")
+    flow = _pair_flow(runner, source, flow, flow_max_side)
+    share = float(getattr(runner, "tail_match", 0.0)) if what == "frames" else 0.0
+    if share <= 0.0:
+        yield from _iter_tiles(runner, source, what, tile, overlap, halo, flow, progress, is_canceled)
+        return
+    from .intensity import TailMatch
+
+    def half(first):
+        if progress is None:
+            return None
+        return lambda done, total: progress(done if first else total + done, 2 * total)
+    tails = TailMatch(runner.steps + 1, runner.lo, runner.hi, share)
+    for _r, _g, block in _iter_tiles(runner, source, what, tile, overlap, halo, flow, half(True), is_canceled):
+        tails.add(block)
+    for r, g, block in _iter_tiles(runner, source, what, tile, overlap, halo, flow, half(False), is_canceled):
+        yield r, g, tails.apply(block)
+
+
+def _pair_flow(runner, source, flow, flow_max_side):
+    """The start's flow for the whole pair (bounded_initial_flow), unless given or the model has none."""
+    if not runner.uses_flow:
+        return None
+    if flow is None:
+        flow = bounded_initial_flow(source, runner.flow_smooth, flow_max_side, runner.flow_prior,
+                                    getattr(runner, "uses_border", False), getattr(runner, "flow_log_view", False),
+                                    runner.steps if getattr(runner, "rigid_steps", False) else None)
+    return flow
+
+
+def _iter_tiles(runner, source, what, tile, overlap, halo, flow, progress, is_canceled):
     """Yield (row, col, block) with the finished, blended output of the rectangle starting at (row, col):
     frames: (N+1, C, h, w) float32 in data units (frame 0 = x0, frame N = x1, NaN where invalid);
     fields: (N, 2, h, w) pixels per step.  Blocks tile the image exactly once, in row-major order.
@@ -323,18 +360,10 @@ def iter_blocks(runner, source, what="frames", tile=None, overlap=64, halo=None,
     memory: one tile with its halo, the window (≤ 2 tiles), the carry (≈ overlap × width × outputs) and
     the flow (``flow_max_side``²), and where the start is rigid pieces their per-step fields for the tile (N
     fields of the tile with its halo); it does not grow with the number of rows.  A ``flow`` given (None:
-    computed here) moves rigid pieces by its own ``steps``, if any."""
-    if runner.bands != source.bands:
-        raise ValueError(f"the model was trained on {runner.bands} band(s), the images have {source.bands}")
+    computed by iter_blocks) moves rigid pieces by its own ``steps``, if any."""
     lo, hi = runner.lo, runner.hi
     h, w, c = source.height, source.width, source.bands
     n = runner.steps
-    if flow is None and runner.uses_flow:
-        flow = bounded_initial_flow(source, runner.flow_smooth, flow_max_side, runner.flow_prior,
-                                    getattr(runner, "uses_border", False), getattr(runner, "flow_log_view", False),
-                                    n if getattr(runner, "rigid_steps", False) else None)
-    if not runner.uses_flow:
-        flow = None
     steps = getattr(flow, "steps", None)
     if halo is None:
         reach = max(flow.max_abs, steps.max_total if steps is not None else 0.0) if flow is not None else None
@@ -457,15 +486,19 @@ def _assemble(model, x0, x1, valid, device, tile, overlap, progress, is_canceled
     source = ArrayPair(x0, x1, valid)
     if source.bands != runner.bands:
         raise ValueError(f"the model was trained on {runner.bands} band(s), the images have {source.bands}")
-    flow = None
-    if runner.uses_flow:   # the in-memory path: the whole-image flow, as training computed it
-        flow = bounded_initial_flow(source, runner.flow_smooth, max(source.height, source.width), runner.flow_prior,
-                                    getattr(runner, "uses_border", False), getattr(runner, "flow_log_view", False),
-                                    runner.steps if getattr(runner, "rigid_steps", False) else None)
+    # the in-memory path: the whole-image flow, as training computed it
+    flow = _pair_flow(runner, source, None, max(source.height, source.width))
     k = runner.steps + 1 if what == "frames" else runner.steps
     out = np.empty((k, source.bands if what == "frames" else 2, source.height, source.width), np.float32)
-    for r, q, block in iter_blocks(runner, source, what, tile, overlap, halo, flow, None, progress, is_canceled):
+    for r, q, block in _iter_tiles(runner, source, what, tile, overlap, halo, flow, progress, is_canceled):
         out[:, :, r:r + block.shape[2], q:q + block.shape[3]] = block
+    share = float(getattr(runner, "tail_match", 0.0)) if what == "frames" else 0.0
+    if share > 0.0:   # as iter_blocks matches the streamed blocks, from the same histograms, in one pass
+        from .intensity import TailMatch
+
+        tails = TailMatch(k, runner.lo, runner.hi, share)
+        tails.add(out)
+        tails.apply(out, in_place=True)
     return out
 
 

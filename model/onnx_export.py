@@ -352,6 +352,7 @@ class OnnxTileRunner:
         self.flow_prior = cfg.get("flow_prior", "auto")
         self.flow_log_view = bool(cfg.get("flow_log_view", False))
         self.rigid_steps = bool(cfg.get("rigid_steps", False)) and self.uses_steps
+        self.tail_match = float(cfg.get("tail_match", 0.0))
         self.patch_norm = bool(cfg.get("patch_norm", False))
         self.providers = self.session.get_providers()
 

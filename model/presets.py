@@ -169,6 +169,8 @@ class TrainConfig:
                                     # inside the image (measured worse on FMI: 3.22 vs 3.12 dBZ, so off)
     # accurate mode, issue 10 (defaults here keep the behaviour of model files written before them)
     sample_once: bool = False       # compose each trajectory and sample the image once (keeps peaks)
+    tail_match: float = 0.0         # each intermediate frame's values above this quantile raised to the dimmer
+                                    # end's at the same rank (model/intensity.py); 0: off (files from before)
     residual_smooth: float = 0.0    # Gaussian sigma (px) of the learned residual fields
     loss: str = "mse"               # "mse", or "multiscale": robust differences at several blurs
     residual_form: str = "free"     # "free": two components per step; "solenoidal": the curl of a
@@ -227,7 +229,8 @@ def _mode_defaults(mode):
                 train_decoder=False, lambda_cons=1.0, residual_scale=5.0, iterations=0,
                 sample_once=True, residual_smooth=24.0, loss="multiscale", keep_if_better=True,
                 flow_prior="multi-regular", stretch_blend=True, residual_form="solenoidal", border_trust=True,
-                gaps_as_border=True, whole_stretch=True, ends_squared=True, flow_log_view=True, rigid_steps=True)
+                gaps_as_border=True, whole_stretch=True, ends_squared=True, flow_log_view=True, rigid_steps=True,
+                tail_match=0.98)
 
 
 def make_config(preset="fast", mode="accurate", **overrides):
@@ -282,6 +285,8 @@ def validate(cfg):
         raise ValueError(f"gamma must be in (0, 1], got {cfg.gamma!r}")
     if cfg.flow_prior not in FLOW_PRIORS:
         raise ValueError(f"unknown flow_prior {cfg.flow_prior!r}; choose one of {', '.join(FLOW_PRIORS)}")
+    if not isinstance(cfg.tail_match, (int, float)) or not 0.0 <= cfg.tail_match < 1.0:
+        raise ValueError(f"tail_match must be in [0, 1), got {cfg.tail_match!r}")
     if cfg.residual_form not in RESIDUAL_FORMS:
         raise ValueError(f"unknown residual_form {cfg.residual_form!r}; choose one of {', '.join(RESIDUAL_FORMS)}")
     if cfg.loss not in LOSS_NAMES:
