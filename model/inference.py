@@ -331,7 +331,7 @@ def iter_blocks(runner, source, what="frames", tile=None, overlap=64, halo=None,
         if progress is None:
             return None
         return lambda done, total: progress(done if first else total + done, 2 * total)
-    tails = TailMatch(runner.steps + 1, runner.lo, runner.hi, share)
+    tails = TailMatch(runner.steps + 1, runner.lo, runner.hi, share, runner.bands)
     for _r, _g, block in _iter_tiles(runner, source, what, tile, overlap, halo, flow, half(True), is_canceled):
         tails.add(block)
     for r, g, block in _iter_tiles(runner, source, what, tile, overlap, halo, flow, half(False), is_canceled):
@@ -496,7 +496,7 @@ def _assemble(model, x0, x1, valid, device, tile, overlap, progress, is_canceled
     if share > 0.0:   # as iter_blocks matches the streamed blocks, from the same histograms, in one pass
         from .intensity import TailMatch
 
-        tails = TailMatch(k, runner.lo, runner.hi, share)
+        tails = TailMatch(k, runner.lo, runner.hi, share, runner.bands)
         tails.add(out)
         tails.apply(out, in_place=True)
     return out

@@ -15,8 +15,9 @@ changed, only how bright the brightest are; the map is monotone, so the pattern,
 below the tail stay.
 
 The distributions come from fixed-bin histograms over the valid pixels, so a frame streamed block by block
-(model/inference.iter_blocks) is matched exactly as the frame assembled whole: pass every block to ``add``,
-then map every block with ``apply``.
+(model/inference.iter_blocks) is matched as the frame assembled whole: pass every block to ``add``, then map
+every block with ``apply`` (the same maps where the blocks come out the same twice, as on a CPU; a raised value
+may exceed the dimmer end's by at most one bin, 1/4096 of the range).
 """
 import numpy as np
 
@@ -26,12 +27,13 @@ BINS = 4096
 class TailMatch:
     """Histograms of frames 0..N (N+1, C bands) over the value range [lo, hi] per band, then the maps."""
 
-    def __init__(self, frames, lo, hi, share, bins=BINS):
+    def __init__(self, frames, lo, hi, share, bands=1, bins=BINS):
         self.share = float(share)
-        self.lo = np.asarray(lo, np.float64).reshape(-1)
-        self.hi = np.asarray(hi, np.float64).reshape(-1)
+        lo, hi = np.asarray(lo, np.float64).reshape(-1), np.asarray(hi, np.float64).reshape(-1)
+        bands = max(int(bands), lo.size, hi.size)
+        self.lo, self.hi = np.broadcast_to(lo, (bands,)).copy(), np.broadcast_to(hi, (bands,)).copy()
         self.bins = int(bins)
-        self.hist = np.zeros((int(frames), self.lo.size, self.bins), np.int64)
+        self.hist = np.zeros((int(frames), bands, self.bins), np.int64)
         self._maps = None
 
     def add(self, block):
@@ -40,7 +42,7 @@ class TailMatch:
             for c in range(block.shape[1]):
                 v = block[j, c]
                 v = v[np.isfinite(v)]
-                if v.size:
+                if v.size and self.hi[c] > self.lo[c]:   # a band of one value: nothing to match
                     h, _ = np.histogram(np.clip(v, self.lo[c], self.hi[c]), self.bins, (self.lo[c], self.hi[c]))
                     self.hist[j, c] += h
         self._maps = None
@@ -64,6 +66,10 @@ class TailMatch:
                 return None
             ranks.append(np.concatenate([[0.0], np.cumsum(h) / h.sum()]))   # the rank at each edge
         first, last, own = ranks
+        # a frame whose lowest values (dry ground, an empty scene's floor) fill its share is left as it is: its
+        # top would be drizzle or the edge of the floor, not a dimmed core (raised, 0.005 became 15 dBZ)
+        if own[np.argmax(own > 0)] >= self.share:
+            return None
         # the ends' quantiles at the frame's ranks: the values of a bin spread evenly across it (of a run of
         # empty bins only its two ends are kept, so that np.interp's ranks only rise or stay)
         def quantile(rank_at_edges, r):
@@ -71,7 +77,10 @@ class TailMatch:
             keep = np.concatenate([[False], rises]) | np.concatenate([rises, [False]])
             return np.interp(r, rank_at_edges[keep], edges[keep])
         target = np.minimum(quantile(first, own), quantile(last, own))
-        weight = np.clip((own - self.share) / (1.0 - self.share) * 4.0, 0.0, 1.0)
+        # each edge weighed by the rank where its bin begins: a bin that begins below the share is never
+        # raised, so nothing below the tail moves, even where many pixels share one value inside a bin
+        begins = np.concatenate([[0.0], own[:-1]])
+        weight = np.clip((begins - self.share) / (1.0 - self.share) * 4.0, 0.0, 1.0)
         mapped = np.maximum.accumulate(edges + weight * np.maximum(target - edges, 0.0))
         return edges, mapped
 

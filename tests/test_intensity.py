@@ -50,6 +50,44 @@ def test_a_misaligned_blend_gets_its_peaks_back_and_nothing_else_moves():
     assert np.array_equal(tails.apply(decaying), decaying)
 
 
+def test_a_floor_or_a_crowd_of_equal_values_is_not_raised():
+    """A frame that is almost all one value (99 % dry at 0 dBZ, a little drizzle) is left as it is (its top is
+    drizzle, not a dimmed core); where many pixels share one value inside a bin that begins below the 98th
+    percentile (a -32 dBZ floor over 98.8 % of a frame whose lowest value is -35), that value does not move; only
+    the values above it are raised."""
+    rng = np.random.default_rng(1)
+    end = np.zeros((1, 100, 100), np.float32)
+    end[0, :5] = rng.uniform(10, 40, (5, 100))              # 5 % rain at both ends
+    frame = np.zeros((1, 100, 100), np.float32)
+    frame[0, 0, :50] = 0.005                                 # 0.5 % drizzle in between
+    frames = np.stack([end, frame, end])
+    tails = TailMatch(3, [0.0], [60.0], 0.98)
+    tails.add(frames)
+    assert np.array_equal(tails.apply(frames), frames)
+
+    floor = np.full((1, 100, 100), -32.0, np.float32)
+    floor[0, 0, :20] = -35.0
+    ends = floor.copy()
+    ends[0, 1:4] = rng.uniform(20, 50, (3, 100))             # 3 % rain at the ends
+    mid = floor.copy()
+    mid[0, 1, :] = rng.uniform(10, 30, 100)                  # 1 % dimmer rain half-way
+    frames = np.stack([ends, mid, ends])
+    tails = TailMatch(3, [-35.0], [60.0], 0.98)
+    tails.add(frames)
+    out = tails.apply(frames)
+    assert np.array_equal(out[1][mid <= -32.0], mid[mid <= -32.0])
+    assert (out[1][0, 1] > mid[0, 1]).all() and out[1].max() <= ends.max() + 95.0 / 4096
+
+
+def test_model_files_from_before_keep_their_frames():
+    """A configuration written before ``tail_match`` existed reads as 0: no matching, the frames as they were."""
+    from model.presets import TrainConfig, make_config
+
+    old = make_config("fast", "accurate").to_dict()
+    del old["tail_match"]
+    assert TrainConfig.from_dict(old).tail_match == 0.0
+
+
 def test_blocks_matched_one_by_one_are_the_frames_matched_whole():
     """The histograms make the map independent of how the frames are cut: blocks added and mapped one by one give
     the frames added and mapped whole, value for value."""

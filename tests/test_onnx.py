@@ -60,6 +60,11 @@ def test_onnx_is_self_describing(exported):
                                       if exported["mode"] == "accurate"
                                       else ["x0", "x1", "coords"])
     assert any(n.op_type == "GridSample" for n in proto.graph.node)
+    # the frames' peaks are kept by the runner around the graph, as the torch runner does, from the same config
+    from model.onnx_export import OnnxTileRunner
+
+    assert OnnxTileRunner(exported["onnx"]).tail_match == header["config"].get("tail_match", 0.0)
+    assert header["config"]["tail_match"] == (0.98 if exported["mode"] == "accurate" else 0.0)
 
 
 def test_generateframes_and_exportfield_from_onnx_equal_torch(exported, tmp_path):
