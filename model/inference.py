@@ -321,21 +321,29 @@ def iter_blocks(runner, source, what="frames", tile=None, overlap=64, halo=None,
     if runner.bands != source.bands:
         raise ValueError(f"the model was trained on {runner.bands} band(s), the images have {source.bands}")
     flow = _pair_flow(runner, source, flow, flow_max_side)
-    share = float(getattr(runner, "tail_match", 0.0)) if what == "frames" else 0.0
-    if share <= 0.0:
+    tails = _peaks_kept(runner, what)
+    if tails is None:
         yield from _iter_tiles(runner, source, what, tile, overlap, halo, flow, progress, is_canceled)
         return
-    from .intensity import TailMatch
 
     def half(first):
         if progress is None:
             return None
         return lambda done, total: progress(done if first else total + done, 2 * total)
-    tails = TailMatch(runner.steps + 1, runner.lo, runner.hi, share, runner.bands)
     for _r, _g, block in _iter_tiles(runner, source, what, tile, overlap, halo, flow, half(True), is_canceled):
         tails.add(block)
     for r, g, block in _iter_tiles(runner, source, what, tile, overlap, halo, flow, half(False), is_canceled):
         yield r, g, tails.apply(block)
+
+
+def _peaks_kept(runner, what):
+    """An empty intensity.TailMatch for the runner's frames where its ``tail_match`` asks for one, else None."""
+    share = float(getattr(runner, "tail_match", 0.0)) if what == "frames" else 0.0
+    if share <= 0.0:
+        return None
+    from .intensity import TailMatch
+
+    return TailMatch(runner.steps + 1, runner.lo, runner.hi, share, runner.bands)
 
 
 def _pair_flow(runner, source, flow, flow_max_side):
@@ -492,11 +500,8 @@ def _assemble(model, x0, x1, valid, device, tile, overlap, progress, is_canceled
     out = np.empty((k, source.bands if what == "frames" else 2, source.height, source.width), np.float32)
     for r, q, block in _iter_tiles(runner, source, what, tile, overlap, halo, flow, progress, is_canceled):
         out[:, :, r:r + block.shape[2], q:q + block.shape[3]] = block
-    share = float(getattr(runner, "tail_match", 0.0)) if what == "frames" else 0.0
-    if share > 0.0:   # as iter_blocks matches the streamed blocks, from the same histograms, in one pass
-        from .intensity import TailMatch
-
-        tails = TailMatch(k, runner.lo, runner.hi, share, runner.bands)
+    tails = _peaks_kept(runner, what)
+    if tails is not None:   # as iter_blocks matches the streamed blocks, from the same histograms, in one pass
         tails.add(out)
         tails.apply(out, in_place=True)
     return out

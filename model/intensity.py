@@ -56,8 +56,6 @@ class TailMatch:
         return self._maps
 
     def _map(self, j, c):
-        if self.hi[c] <= self.lo[c]:
-            return None
         edges = np.linspace(self.lo[c], self.hi[c], self.bins + 1)
         ranks = []
         for k in (0, -1, j):
