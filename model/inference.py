@@ -318,8 +318,7 @@ def iter_blocks(runner, source, what="frames", tile=None, overlap=64, halo=None,
     frames with their peaks kept (model/intensity.py) where the runner's ``tail_match`` asks for it: the
     tiles then run twice, once to learn each frame's distribution and once to yield the matched blocks
     (progress counts both)."""
-    if runner.bands != source.bands:
-        raise ValueError(f"the model was trained on {runner.bands} band(s), the images have {source.bands}")
+    _check_bands(runner, source)
     flow = _pair_flow(runner, source, flow, flow_max_side)
     tails = _peaks_kept(runner, what)
     if tails is None:
@@ -334,6 +333,11 @@ def iter_blocks(runner, source, what="frames", tile=None, overlap=64, halo=None,
         tails.add(block)
     for r, g, block in _iter_tiles(runner, source, what, tile, overlap, halo, flow, half(False), is_canceled):
         yield r, g, tails.apply(block)
+
+
+def _check_bands(runner, source):
+    if runner.bands != source.bands:
+        raise ValueError(f"the model was trained on {runner.bands} band(s), the images have {source.bands}")
 
 
 def _peaks_kept(runner, what):
@@ -492,8 +496,7 @@ def iter_field_blocks(model, source, device="auto", tile=None, overlap=64, halo=
 def _assemble(model, x0, x1, valid, device, tile, overlap, progress, is_canceled, halo, what):
     runner = as_runner(model, device)
     source = ArrayPair(x0, x1, valid)
-    if source.bands != runner.bands:
-        raise ValueError(f"the model was trained on {runner.bands} band(s), the images have {source.bands}")
+    _check_bands(runner, source)
     # the in-memory path: the whole-image flow, as training computed it
     flow = _pair_flow(runner, source, None, max(source.height, source.width))
     k = runner.steps + 1 if what == "frames" else runner.steps
