@@ -79,8 +79,9 @@ def check_methods(specs, preset):
                              f"or a latent mode {LATENT_MODES} with :key=value overrides")
 
 
-def run_method(spec, x0, x1, steps, valid, seed=0, preset="fast"):
-    """Frames (steps+1, C, H, W) of the method ``spec`` for the pair."""
+def run_method(spec, x0, x1, steps, valid, seed=0, preset="fast", device="cpu"):
+    """Frames (steps+1, C, H, W) of the method ``spec`` for the pair (a latent mode trained and run on
+    ``device``)."""
     name, overrides = parse_method(spec)
     if name in LATENT_MODES:
         from model.inference import generate_frames
@@ -88,8 +89,8 @@ def run_method(spec, x0, x1, steps, valid, seed=0, preset="fast"):
         from model.training import train_pair
 
         cfg = make_config(preset, name, steps=steps, **overrides)
-        result = train_pair(x0, x1, valid, config=cfg, device="cpu", seed=seed)
-        return generate_frames(result.model, x0, x1, valid, device="cpu")
+        result = train_pair(x0, x1, valid, config=cfg, device=device, seed=seed)
+        return generate_frames(result.model, x0, x1, valid, device=device)
     from model.baselines import interpolate
 
     return interpolate(name, x0, x1, steps, valid=valid, **overrides)
@@ -114,7 +115,7 @@ def _init_worker(names, data, cache=C.CACHE):
 
 
 def run_task(task):
-    case_name, spec, seed, preset, units = task
+    case_name, spec, seed, preset, units, device = task
     from bench.scores import case_scores
 
     case = _CASES[case_name]
@@ -123,10 +124,11 @@ def run_task(task):
     t0, c0 = time.perf_counter(), time.process_time()
     try:
         if given is None:
-            frames = run_method(spec, seq[0], seq[-1], len(seq) - 1, valid, seed=seed, preset=preset)
+            frames = run_method(spec, seq[0], seq[-1], len(seq) - 1, valid, seed=seed, preset=preset,
+                                device=device)
         else:  # the method sees the pair in other units; its frames are scored back in dBZ
             frames = back(run_method(spec, given(seq[0]), given(seq[-1]), len(seq) - 1, valid, seed=seed,
-                                     preset=preset))
+                                     preset=preset, device=device))
         scores = case_scores(frames, seq, valid, case["kind"])
         error = None
     except Exception as exc:  # one failing method or case must not lose the others
@@ -142,10 +144,12 @@ def _cost(task):
     return 1 if name in ("linear", "opticalflow") else 2
 
 
-def run_all(case_names, methods, seeds, preset, jobs, data, cache=C.CACHE, log=print, partial=None, units="dBZ"):
+def run_all(case_names, methods, seeds, preset, jobs, data, cache=C.CACHE, log=print, partial=None, units="dBZ",
+            device="cpu"):
     """Every (case, method, seed) result; ``partial``: a file that gets the results so far after each one;
-    ``units``: how the radar cases are given to the methods (bench/cases.py UNITS)."""
-    tasks = [(c, m, s, preset, units) for c in case_names for m in methods
+    ``units``: how the radar cases are given to the methods (bench/cases.py UNITS); ``device``: where the
+    latent modes train and run."""
+    tasks = [(c, m, s, preset, units, device) for c in case_names for m in methods
              for s in (seeds if is_learned(m) else seeds[:1])]
     # case by case (an interrupted run has whole cases), the long methods first within each
     tasks.sort(key=lambda t: (case_names.index(t[0]), -_cost(t)))
@@ -330,6 +334,8 @@ def main(argv=None):
     ap.add_argument("--units", default="dBZ", choices=list(C.UNITS),
                     help="the radar cases given to every method as dBZ (default), as rain rate (mm/h, "
                          "Marshall-Palmer), or with no echo as -32 dBZ; frames are scored back in dBZ")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                    help="where the latent modes train and run (cuda: every job on the one card)")
     ap.add_argument("--report", metavar="JSON", help="only print the table of an earlier run's --json file "
                     "(or of its .part file, written while a run goes on)")
     args = ap.parse_args(argv)
@@ -344,10 +350,11 @@ def main(argv=None):
         print("bench.quality: no case could be loaded.")
         return 1
     print(f"{len(names)} cases, methods {' '.join(args.methods)}, seeds {args.seeds}, preset {args.preset}, "
-          f"{args.jobs} job(s), radar given as {args.units}", flush=True)
+          f"{args.jobs} job(s), radar given as {args.units}, latent modes on {args.device}", flush=True)
     partial = args.json + ".part" if args.json else None
     results, wall = run_all(names, args.methods, args.seeds, args.preset, args.jobs, args.data, args.cache,
-                            log=lambda s: print(s, flush=True), partial=partial, units=args.units)
+                            log=lambda s: print(s, flush=True), partial=partial, units=args.units,
+                            device=args.device)
     summary = summarise(results, args.methods, names)
     print()
     if args.per_case:
@@ -362,7 +369,7 @@ def main(argv=None):
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({
             "command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime()),
-            "wall_seconds": wall, "units": args.units, "preset": args.preset, "seeds": args.seeds, "methods": args.methods,
+            "wall_seconds": wall, "device": args.device, "units": args.units, "preset": args.preset, "seeds": args.seeds, "methods": args.methods,
             "cases": {n: {"kind": cases[n]["kind"], "about": cases[n]["about"], "frames": len(cases[n]["seq"]),
                           "shape": list(cases[n]["seq"].shape[-2:])} for n in names},
             "summary": summary, "results": results}, indent=1, default=float))

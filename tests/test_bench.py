@@ -208,6 +208,7 @@ def test_bench_runs_end_to_end_on_a_tiny_case(tmp_path, capsys):
     # linear blending of a shape that moves its own width: a ghost of both ends, IoU well below 1
     assert 0 <= lin["iou"] < 0.6 and lin["mae"] > 0
     assert res["summary"]["accurate:iterations=2"]["seeds"] == [0, 1]
+    assert res["device"] == "cpu"   # where the latent modes ran (--device cuda on a card)
 
 
 def test_units_the_radar_cases_can_be_given_in_come_back_to_dbz():
