@@ -343,6 +343,13 @@ def main(argv=None):
         return report(args.report, args.per_case, args.versus)
 
     check_methods(args.methods, args.preset)
+    if args.device == "cuda" and any(map(is_learned, args.methods)):
+        from model.device import resolve_device
+
+        try:
+            resolve_device("cuda")   # no card: said now, not once per task after the cases load
+        except ValueError as exc:
+            raise SystemExit(f"--device cuda: {exc}")
     names = select_cases(args.cases, args.quick, args.heldout)
     cases = C.load_cases(names, data=args.data, cache=args.cache)  # builds the cache once, before the workers read it
     names = [n for n in names if n in cases]
@@ -369,7 +376,8 @@ def main(argv=None):
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({
             "command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime()),
-            "wall_seconds": wall, "device": args.device, "units": args.units, "preset": args.preset, "seeds": args.seeds, "methods": args.methods,
+            "wall_seconds": wall, "device": args.device, "units": args.units, "preset": args.preset,
+            "seeds": args.seeds, "methods": args.methods,
             "cases": {n: {"kind": cases[n]["kind"], "about": cases[n]["about"], "frames": len(cases[n]["seq"]),
                           "shape": list(cases[n]["seq"].shape[-2:])} for n in names},
             "summary": summary, "results": results}, indent=1, default=float))

@@ -230,6 +230,19 @@ def test_bench_rejects_unknown_methods_and_overrides():
         quality.main(["--methods", "accurate:no_such_knob=1", "--cases", "syn-shift-binary"])
 
 
+def test_bench_refuses_a_card_it_does_not_have_before_work(tmp_path):
+    import torch
+    from bench import quality
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    cache = tmp_path / "c.npz"
+    with pytest.raises(SystemExit, match="--device cuda: .*CUDA is not available"):
+        quality.main(["--methods", "accurate", "--cases", "syn-shift-binary", "--device", "cuda",
+                      "--cache", str(cache)])
+    assert not cache.exists()   # refused before the cases were built
+
+
 def test_compare_counts_cases_beyond_seed_noise():
     from bench.quality import compare
 
